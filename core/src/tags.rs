@@ -296,7 +296,7 @@ mod tests {
         trailing.push(7);
         let err = decode(&trailing, 1, 100).unwrap_err().to_string();
         assert!(err.contains("byte 106") && err.contains("after the end"), "{err}");
-        let err = decode(&one[..3], 1, 0).unwrap_err().to_string();
+        let err = decode(&one[..2], 1, 0).unwrap_err().to_string();
         assert!(err.contains("left in the tag block"), "{err}");
         assert!(decode(&[0xff; 12], 1, 0).is_err());
     }
