@@ -5,10 +5,9 @@
 //! arweave-js) the maximum, 478 for a 4096-bit key, and some tools 0. All are valid PSS, and a verifier
 //! that fixes one length refuses the others, so this module implements EMSA-PSS-VERIFY (RFC 8017
 //! 9.1.2) with the salt length recovered from the decoded block, as OpenSSL's `RSA_PSS_SALTLEN_AUTO`
-//! does. The big-integer arithmetic is the `rsa` crate's.
+//! does, on top of our own Montgomery arithmetic (see [`Modulus`] for why).
 
 use rsa::BigUint;
-use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -23,31 +22,218 @@ const H_LEN: usize = 32;
 /// Verify a PSS signature by the key with modulus `modulus` (big-endian, as an Arweave owner) over
 /// `message` (SHA-256 is applied here, as RSA-PSS/SHA-256 does).
 pub fn verify(modulus: &[u8], message: &[u8], signature: &[u8]) -> Result<()> {
-    let key = rsa::RsaPublicKey::new_with_max_size(
-        BigUint::from_bytes_be(modulus),
-        BigUint::from(ARWEAVE_PUBLIC_EXPONENT),
-        MAX_MODULUS_BITS,
-    )
-    .map_err(|e| Error::InvalidSignature(format!("owner is not an RSA modulus: {e}")))?;
-    let s = BigUint::from_bytes_be(signature);
-    if &s >= key.n() {
+    let n = Modulus::new(modulus)?;
+    let s = to_limbs(signature, n.limbs.len())
+        .ok_or_else(|| Error::InvalidSignature("signature is longer than the modulus".into()))?;
+    if !less_than(&s, &n.limbs) {
         return Err(Error::InvalidSignature(
             "signature is not smaller than the modulus".into(),
         ));
     }
-    // The RSA public operation, s^e mod n (what the `rsa` crate's `hazmat::rsa_encrypt` does).
-    let m = s.modpow(key.e(), key.n());
-    let mod_bits = key.n().bits();
-    let em_bits = mod_bits - 1;
+    let m = n.pow(&s, ARWEAVE_PUBLIC_EXPONENT);
+    let em_bits = n.bits - 1;
     let em_len = em_bits.div_ceil(8);
-    let m = m.to_bytes_be();
-    if m.len() > em_len {
+    let m = from_limbs(&m);
+    // m < n, so it fits in emLen bytes unless the top byte(s) beyond emLen are zero, which they
+    // must be: strip them, refusing anything that does not fit.
+    let (high, em) = m.split_at(m.len() - em_len);
+    if high.iter().any(|&b| b != 0) {
         return Err(pss_mismatch());
     }
-    // Left-pad to emLen: the integer drops leading zero bytes.
-    let mut em = vec![0u8; em_len];
-    em[em_len - m.len()..].copy_from_slice(&m);
-    emsa_pss_verify(&Sha256::digest(message), &em, em_bits)
+    emsa_pss_verify(&Sha256::digest(message), em, em_bits)
+}
+
+/// An RSA modulus ready for Montgomery arithmetic.
+///
+/// Why our own: the `rsa` crate's big integers (num-bigint-dig) took ~1 ms per 4096-bit public
+/// operation here, and every message on AO carries such a signature. Montgomery multiplication on
+/// 64-bit limbs (CIOS) does the 17 multiplications of `s^65537 mod n` in a few microseconds each.
+/// Only public values are involved (signature, key, message), so nothing here needs constant time.
+struct Modulus {
+    /// Little-endian 64-bit limbs.
+    limbs: Vec<u64>,
+    /// `-n^-1 mod 2^64`.
+    n0_inv: u64,
+    /// `R^2 mod n` with `R = 2^(64·len)`, to enter the Montgomery domain.
+    r2: Vec<u64>,
+    /// Significant bits of n.
+    bits: usize,
+}
+
+impl Modulus {
+    fn new(modulus: &[u8]) -> Result<Self> {
+        let first = modulus
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(modulus.len());
+        let significant = &modulus[first..];
+        let bits = significant.first().map_or(0, |&top| {
+            significant.len() * 8 - top.leading_zeros() as usize
+        });
+        if !(512..=MAX_MODULUS_BITS).contains(&bits)
+            || significant.last().is_none_or(|b| b & 1 == 0)
+        {
+            return Err(Error::InvalidSignature(format!(
+                "owner is not an RSA modulus of 512 to {MAX_MODULUS_BITS} bits ({bits} bits{})",
+                if bits > 0 && significant.last().is_some_and(|b| b & 1 == 0) {
+                    ", even"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let len = significant.len().div_ceil(8);
+        let limbs = to_limbs(significant, len)
+            .ok_or_else(|| Error::InvalidSignature("owner is not an RSA modulus".into()))?;
+        // Newton's iteration doubles the correct low bits each step: 1 -> 2 -> 4 ... -> 64.
+        let mut inv: u64 = 1;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(limbs[0].wrapping_mul(inv)));
+        }
+        let mut modulus = Modulus {
+            limbs,
+            n0_inv: inv.wrapping_neg(),
+            r2: Vec::new(),
+            bits,
+        };
+        modulus.r2 = if bits == 64 * len {
+            modulus.r_squared()
+        } else {
+            // Moduli whose top limb is not full are rare (never Arweave's): big-integer division.
+            let n = BigUint::from_bytes_be(significant);
+            let r2 = (BigUint::from(1u8) << (128 * len)) % &n;
+            to_limbs(&r2.to_bytes_be(), len)
+                .ok_or_else(|| Error::InvalidSignature("owner is not an RSA modulus".into()))?
+        };
+        Ok(modulus)
+    }
+
+    /// `R^2 mod n` without division, for a modulus with its top bit set (so `R - n < n`):
+    /// write `64·len = t·2^j` with t odd; double `R mod n` t times to get `2^t·R`, then square j
+    /// times in the Montgomery domain (`(aR)(aR)R^-1 = a²R`) to reach `2^(64·len)·R = R²`.
+    fn r_squared(&self) -> Vec<u64> {
+        let n = &self.limbs;
+        // R - n, as the two's complement of n in len limbs.
+        let mut x: Vec<u64> = n.iter().map(|l| !l).collect();
+        add_one(&mut x);
+        let total = 64 * n.len();
+        let j = total.trailing_zeros();
+        for _ in 0..(total >> j) {
+            let carry = x.iter_mut().fold(0u64, |carry, l| {
+                let next = *l >> 63;
+                *l = (*l << 1) | carry;
+                next
+            });
+            if carry != 0 || !less_than(&x, n) {
+                sub_in_place(&mut x, n);
+            }
+        }
+        for _ in 0..j {
+            x = self.mul(&x, &x);
+        }
+        x
+    }
+
+    /// `base^e mod n` for a public exponent, by left-to-right square and multiply.
+    fn pow(&self, base: &[u64], e: u32) -> Vec<u64> {
+        let x = self.mul(base, &self.r2);
+        let mut acc = x.clone();
+        for bit in (0..(31 - e.leading_zeros())).rev() {
+            acc = self.mul(&acc, &acc);
+            if e >> bit & 1 == 1 {
+                acc = self.mul(&acc, &x);
+            }
+        }
+        let mut one = vec![0u64; self.limbs.len()];
+        one[0] = 1;
+        self.mul(&acc, &one)
+    }
+
+    /// Montgomery product `a·b·R^-1 mod n` (CIOS), for `a, b < n`.
+    fn mul(&self, a: &[u64], b: &[u64]) -> Vec<u64> {
+        let n = &self.limbs;
+        let len = n.len();
+        let mut t = vec![0u64; len + 2];
+        for &bi in b {
+            let mut carry = 0u64;
+            for j in 0..len {
+                (t[j], carry) = mac(t[j], a[j], bi, carry);
+            }
+            let (sum, over) = t[len].overflowing_add(carry);
+            t[len] = sum;
+            t[len + 1] = u64::from(over);
+            let m = t[0].wrapping_mul(self.n0_inv);
+            let (_, mut carry) = mac(t[0], m, n[0], 0);
+            for j in 1..len {
+                (t[j - 1], carry) = mac(t[j], m, n[j], carry);
+            }
+            let (sum, over) = t[len].overflowing_add(carry);
+            t[len - 1] = sum;
+            t[len] = t[len + 1] + u64::from(over);
+        }
+        let mut out = t[..len].to_vec();
+        if t[len] != 0 || !less_than(&out, n) {
+            sub_in_place(&mut out, n);
+        }
+        out
+    }
+}
+
+/// `a -= b` modulo `2^(64·len)`.
+fn sub_in_place(a: &mut [u64], b: &[u64]) {
+    let mut borrow = false;
+    for (x, &y) in a.iter_mut().zip(b) {
+        let (d1, b1) = x.overflowing_sub(y);
+        let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
+        *x = d2;
+        borrow = b1 || b2;
+    }
+}
+
+fn add_one(a: &mut [u64]) {
+    for x in a {
+        let (sum, over) = x.overflowing_add(1);
+        *x = sum;
+        if !over {
+            break;
+        }
+    }
+}
+
+/// `t + a·b + carry` as (low, high) limbs; cannot overflow 128 bits.
+fn mac(t: u64, a: u64, b: u64, carry: u64) -> (u64, u64) {
+    let wide = u128::from(t) + u128::from(a) * u128::from(b) + u128::from(carry);
+    (wide as u64, (wide >> 64) as u64)
+}
+
+/// Big-endian bytes to `len` little-endian limbs, or `None` if they do not fit.
+fn to_limbs(bytes: &[u8], len: usize) -> Option<Vec<u64>> {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let bytes = &bytes[first..];
+    if bytes.len() > len * 8 {
+        return None;
+    }
+    let mut limbs = vec![0u64; len];
+    for (i, chunk) in bytes.rchunks(8).enumerate() {
+        let mut word = [0u8; 8];
+        word[8 - chunk.len()..].copy_from_slice(chunk);
+        limbs[i] = u64::from_be_bytes(word);
+    }
+    Some(limbs)
+}
+
+/// Little-endian limbs to big-endian bytes (8 per limb).
+fn from_limbs(limbs: &[u64]) -> Vec<u8> {
+    limbs.iter().rev().flat_map(|l| l.to_be_bytes()).collect()
+}
+
+fn less_than(a: &[u64], b: &[u64]) -> bool {
+    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
+        if x != y {
+            return x < y;
+        }
+    }
+    false
 }
 
 fn pss_mismatch() -> Error {
@@ -108,6 +294,7 @@ mod tests {
     use super::*;
     use rsa::pss::BlindedSigningKey;
     use rsa::signature::{RandomizedSigner, SignatureEncoding};
+    use rsa::traits::PublicKeyParts;
 
     #[test]
     fn every_salt_length_verifies_and_tampering_fails() {
@@ -126,5 +313,37 @@ mod tests {
             assert!(verify(&n, b"message", &bad).is_err());
         }
         assert!(verify(&n, b"message", &n).is_err(), "s >= n is refused");
+        let mut even = n.clone();
+        *even.last_mut().unwrap() &= 0xfe;
+        assert!(verify(&even, b"message", &[1]).is_err(), "even modulus");
+        assert!(verify(&[0u8; 4], b"message", &[1]).is_err(), "tiny modulus");
+    }
+
+    #[test]
+    fn montgomery_pow_agrees_with_big_integers() {
+        let mut rng = rand::thread_rng();
+        for bits in [512, 1024, 2048, 4096] {
+            let key = rsa::RsaPrivateKey::new(&mut rng, bits).unwrap();
+            let n_bytes = key.n().to_bytes_be();
+            let n = Modulus::new(&n_bytes).unwrap();
+            for seed in 0u8..4 {
+                let s: Vec<u8> = (0..n_bytes.len() - 1)
+                    .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+                    .collect();
+                let expected = BigUint::from_bytes_be(&s).modpow(&BigUint::from(65537u32), key.n());
+                let got = from_limbs(&n.pow(&to_limbs(&s, n.limbs.len()).unwrap(), 65537));
+                assert_eq!(
+                    BigUint::from_bytes_be(&got),
+                    expected,
+                    "{bits} bits, seed {seed}"
+                );
+            }
+            let r2 = (BigUint::from(1u8) << (128 * n.limbs.len())) % key.n();
+            assert_eq!(
+                BigUint::from_bytes_be(&from_limbs(&n.r2)),
+                r2,
+                "{bits} bits: R^2"
+            );
+        }
     }
 }
