@@ -8,6 +8,7 @@
 //! Exit codes: 0 success, 1 the input is invalid (e.g. an item whose signature fails), 2 usage errors
 //! (clap's convention) and failures to read or write files.
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod item;
 mod wallet;

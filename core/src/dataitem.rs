@@ -153,7 +153,9 @@ impl DataItem {
 
     /// The anchor as UTF-8 if it is (aos anchors are 32 ASCII digits), else `None`.
     pub fn anchor_utf8(&self) -> Option<&str> {
-        self.anchor.as_ref().and_then(|a| std::str::from_utf8(a).ok())
+        self.anchor
+            .as_ref()
+            .and_then(|a| std::str::from_utf8(a).ok())
     }
 
     /// `base64url(sha256(owner))`: the Arweave address for type 1, and what gateways index as the

@@ -19,6 +19,7 @@
 //! Errors are one `thiserror` enum, [`Error`]; untrusted values in messages are truncated by
 //! [`error::shown`].
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
 pub mod ao;

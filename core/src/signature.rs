@@ -105,7 +105,8 @@ pub fn verify(
     deep_hash: &[u8],
     signature: &[u8],
 ) -> Result<()> {
-    if owner.len() != signature_type.owner_len() || signature.len() != signature_type.signature_len()
+    if owner.len() != signature_type.owner_len()
+        || signature.len() != signature_type.signature_len()
     {
         return Err(Error::InvalidSignature(format!(
             "type {} needs a {}-byte owner and a {}-byte signature, got {} and {}",

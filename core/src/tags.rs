@@ -175,7 +175,10 @@ pub fn decode(bytes: &[u8], expected: u64, base: usize) -> Result<Vec<Tag>> {
     if r.pos != bytes.len() {
         return Err(r.error(
             r.pos,
-            format!("{} bytes after the end of the tag array", bytes.len() - r.pos),
+            format!(
+                "{} bytes after the end of the tag array",
+                bytes.len() - r.pos
+            ),
         ));
     }
     if tags.len() as u64 != expected {
@@ -285,7 +288,12 @@ mod tests {
     #[test]
     fn rejects_count_mismatch_trailing_bytes_and_overruns() {
         let one = encode(&[Tag::new("a", "b")]).unwrap();
-        assert!(decode(&one, 2, 0).unwrap_err().to_string().contains("declares 2"));
+        assert!(
+            decode(&one, 2, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("declares 2")
+        );
         assert!(
             decode(&one, 0, 0)
                 .unwrap_err()
@@ -295,7 +303,10 @@ mod tests {
         let mut trailing = one.clone();
         trailing.push(7);
         let err = decode(&trailing, 1, 100).unwrap_err().to_string();
-        assert!(err.contains("byte 106") && err.contains("after the end"), "{err}");
+        assert!(
+            err.contains("byte 106") && err.contains("after the end"),
+            "{err}"
+        );
         let err = decode(&one[..2], 1, 0).unwrap_err().to_string();
         assert!(err.contains("left in the tag block"), "{err}");
         assert!(decode(&[0xff; 12], 1, 0).is_err());

@@ -59,9 +59,12 @@ impl Wallet {
 
     /// Load a wallet from its JSON text, recognising the kind from the fields.
     pub fn from_json(text: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| Error::Wallet(format!("not JSON: {e}")))?;
-        match (v.get("kty").and_then(Value::as_str), v.get("crv").and_then(Value::as_str)) {
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| Error::Wallet(format!("not JSON: {e}")))?;
+        match (
+            v.get("kty").and_then(Value::as_str),
+            v.get("crv").and_then(Value::as_str),
+        ) {
             (Some("RSA"), _) => Ok(Wallet::Arweave(ArweaveWallet::from_jwk(&v)?)),
             (Some("OKP"), Some("Ed25519")) => Ok(Wallet::Ed25519(Ed25519Wallet::from_jwk(&v)?)),
             (Some("EC"), Some("secp256k1")) => Ok(Wallet::Ethereum(EthereumWallet::from_jwk(&v)?)),
@@ -220,9 +223,9 @@ impl Ed25519Wallet {
 
     /// From the 32-byte seed (the JWK's `d`).
     pub fn from_seed(seed: &[u8]) -> Result<Self> {
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| Error::Wallet(format!("ed25519 seed has {} bytes, needs 32", seed.len())))?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| {
+            Error::Wallet(format!("ed25519 seed has {} bytes, needs 32", seed.len()))
+        })?;
         Ok(Self::from_key(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 

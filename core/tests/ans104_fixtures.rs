@@ -67,7 +67,11 @@ fn every_manifest_item_parses_hashes_and_verifies_as_expected() {
             entry["signature_type"].as_u64().unwrap(),
             "{name}: signature type"
         );
-        assert_eq!(b64url(item.owner()), entry["owner"].as_str().unwrap(), "{name}: owner");
+        assert_eq!(
+            b64url(item.owner()),
+            entry["owner"].as_str().unwrap(),
+            "{name}: owner"
+        );
         assert_eq!(
             item.owner_address(),
             entry["owner_address_sha256"].as_str().unwrap(),
@@ -127,8 +131,14 @@ fn corrupted_items_fail_with_errors_that_name_the_problem() {
         ("invalid-too-short-79-bytes", "needs"),
         ("invalid-truncated-in-owner", "owner at byte 514"),
         ("invalid-truncated-in-tags", "tags at byte"),
-        ("invalid-unknown-signature-type-99", "unsupported signature type 99"),
-        ("invalid-target-presence-byte-2", "presence byte must be 0 or 1"),
+        (
+            "invalid-unknown-signature-type-99",
+            "unsupported signature type 99",
+        ),
+        (
+            "invalid-target-presence-byte-2",
+            "presence byte must be 0 or 1",
+        ),
         ("invalid-wrong-tag-count", "declares 2 tags"),
         ("invalid-tag-bytes-field-5000", "tag bytes length"),
         ("invalid-flipped-signature-byte", "signature does not match"),
@@ -145,7 +155,10 @@ fn corrupted_items_fail_with_errors_that_name_the_problem() {
             .and_then(|item| item.verify())
             .expect_err(name)
             .to_string();
-        assert!(err.contains(needle), "{name}: {err:?} should mention {needle:?}");
+        assert!(
+            err.contains(needle),
+            "{name}: {err:?} should mention {needle:?}"
+        );
     }
 }
 
@@ -179,8 +192,7 @@ fn bundles_are_read_strictly() {
         if entry["expected_valid"].as_bool().unwrap() {
             let items = result.unwrap_or_else(|e| panic!("{name}: {e}"));
             let ids: Vec<String> = items.iter().map(DataItem::id).collect();
-            let expected: Vec<String> =
-                serde_json::from_value(entry["ids"].clone()).expect("ids");
+            let expected: Vec<String> = serde_json::from_value(entry["ids"].clone()).expect("ids");
             assert_eq!(ids, expected, "{name}");
             let types: Vec<u64> = items
                 .iter()
@@ -259,7 +271,10 @@ fn avro_vectors_match_arbundles() {
         if let Some(encoded) = v["encoded_hex"].as_str() {
             // Decode-only: another writer's block form must decode to the same tags.
             let raw = hex::decode(encoded).unwrap();
-            assert_eq!(ao_core::tags::decode(&raw, tags.len() as u64, 0).unwrap(), tags);
+            assert_eq!(
+                ao_core::tags::decode(&raw, tags.len() as u64, 0).unwrap(),
+                tags
+            );
             continue;
         }
         let expected = v["arbundles_serialize_hex"].as_str().unwrap();

@@ -18,6 +18,7 @@
 //! thin facade in each unit for compatibility; the comments in the `.proto` files say which HTTP
 //! route and JSON key every RPC and field corresponds to.
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 /// Types shared by all services (`ao.common.v1`).
 pub mod common {

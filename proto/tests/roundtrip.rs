@@ -2,7 +2,6 @@
 //! round trip (tonic server and generated client over loopback TCP).
 
 // Tests fail loudly on unexpected values; the workspace's unwrap lint targets library code.
-#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 

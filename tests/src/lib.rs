@@ -2,6 +2,7 @@
 //! share: where the shared fixtures are, and how to run the public JS
 //! libraries (installed by `scripts/test.sh`) that check us from outside.
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

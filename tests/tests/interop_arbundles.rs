@@ -92,7 +92,11 @@ fn arbundles_verifies_every_item_we_sign() {
         assert_eq!(line["valid"], true, "{name}: arbundles says {line}");
         assert_eq!(line["id"], item.id().as_str(), "{name}: id");
         assert_eq!(line["signatureType"], sig_type.as_u16(), "{name}");
-        assert_eq!(line["owner_address"], item.owner_address().as_str(), "{name}");
+        assert_eq!(
+            line["owner_address"],
+            item.owner_address().as_str(),
+            "{name}"
+        );
         assert_eq!(line["data_len"], item.data().len(), "{name}");
         let tags: Vec<Tag> = serde_json::from_value(line["tags"].clone()).unwrap();
         assert_eq!(tags, item.tags(), "{name}: tags as arbundles reads them");
@@ -102,7 +106,10 @@ fn arbundles_verifies_every_item_we_sign() {
             "{name}: target"
         );
     }
-    assert!(out.status.success(), "verify-items exits 0 when all are valid");
+    assert!(
+        out.status.success(),
+        "verify-items exits 0 when all are valid"
+    );
 }
 
 #[test]
