@@ -68,6 +68,29 @@ fn parse_verify(c: &mut Criterion) {
     group.finish();
 }
 
+/// The parts of a small type-2 verification, to see where its time goes.
+fn parts(c: &mut Criterion) {
+    let signer = ao_core::wallet::Ed25519Wallet::from_seed(&[1u8; 32]).expect("seed");
+    let raw = bytes::Bytes::from(item(&signer, SMALL));
+    let parsed = DataItem::parse(raw.clone()).expect("parse");
+    let message = parsed.signature_data();
+    let mut group = c.benchmark_group("parts-ed25519-32B");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse", |b| b.iter(|| DataItem::parse(raw.clone())));
+    group.bench_function("signature_data", |b| b.iter(|| parsed.signature_data()));
+    group.bench_function("signature_verify", |b| {
+        b.iter(|| {
+            ao_core::signature::verify(
+                parsed.signature_type(),
+                parsed.owner(),
+                &message,
+                parsed.signature(),
+            )
+        })
+    });
+    group.finish();
+}
+
 fn sign(c: &mut Criterion) {
     let mut group = c.benchmark_group("sign");
     group.throughput(Throughput::Elements(1));
@@ -79,5 +102,5 @@ fn sign(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_verify, sign);
+criterion_group!(benches, parse_verify, parts, sign);
 criterion_main!(benches);

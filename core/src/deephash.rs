@@ -36,11 +36,37 @@ pub fn deep_hash(chunk: &Chunk<'_>) -> DeepHash {
 /// The deep hash of a list whose children are all blobs: the shape data items sign, without building
 /// a tree first.
 pub fn deep_hash_blobs(blobs: &[&[u8]]) -> DeepHash {
-    let mut acc = tagged_hash("list", blobs.len());
-    for blob in blobs {
-        acc = fold(&acc, &deep_hash_blob(blob));
+    blobs
+        .iter()
+        .fold(ListHasher::new(blobs.len()), |h, blob| h.blob(blob))
+        .finish()
+}
+
+/// A list's deep hash built one blob at a time. Its state after a fixed prefix can be kept and
+/// cloned, which [`crate::dataitem`] does for the constant start of every item's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListHasher {
+    acc: DeepHash,
+}
+
+impl ListHasher {
+    /// A list that will hold `len` children.
+    pub fn new(len: usize) -> Self {
+        ListHasher {
+            acc: tagged_hash("list", len),
+        }
     }
-    acc
+
+    /// Fold in the next child, a blob.
+    pub fn blob(mut self, bytes: &[u8]) -> Self {
+        self.acc = fold(&self.acc, &deep_hash_blob(bytes));
+        self
+    }
+
+    /// The list's deep hash, once every child is in.
+    pub fn finish(self) -> DeepHash {
+        self.acc
+    }
 }
 
 fn deep_hash_blob(bytes: &[u8]) -> DeepHash {
