@@ -1,8 +1,6 @@
 //! Every data item and bundle in `shared/fixtures/ans104/manifest.json`, made by arbundles and
 //! arweave-js: what we parse, hash and verify must be what the manifest recorded.
 
-use std::path::PathBuf;
-
 use ao_core::bundle;
 use ao_core::deephash::{Chunk, deep_hash};
 use ao_core::encoding::b64url;
@@ -10,16 +8,7 @@ use ao_core::{DataItem, TagsExt};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("AO_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/fixtures/ans104"
-            ))
-        })
-}
+use ao_tests::fixtures;
 
 fn manifest() -> Value {
     let text = std::fs::read_to_string(fixtures().join("manifest.json"))

@@ -3,8 +3,6 @@
 //! named in the error; and the items aoconnect and the fixture generator made are accepted by the
 //! right view and refused by the wrong ones.
 
-use std::path::PathBuf;
-
 use ao_core::ao::hashchain::next_hash_chain_b64;
 use ao_core::ao::{
     self, Assignment, AssignmentBuilder, Checkpoint, CheckpointBuilder, HashChain, Interval,
@@ -18,16 +16,7 @@ use ao_core::{DataItem, DataItemBuilder, Error, Result};
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("AO_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/fixtures/ans104"
-            ))
-        })
-}
+use ao_tests::fixtures;
 
 fn fixture(file: &str) -> DataItem {
     let path = fixtures().join(file);

@@ -2,22 +2,11 @@
 //! 1.15.5: our signature data, `data_root` and verdict must be what the manifest recorded, and any
 //! field changed after signing must make `verify` fail (never panic).
 
-use std::path::PathBuf;
-
 use ao_core::encoding::{b64url, b64url_decode, sha256};
 use ao_core::l1::{self, Transaction};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("AO_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/fixtures/ans104"
-            ))
-        })
-}
+use ao_tests::fixtures;
 
 fn manifest() -> Value {
     let text = std::fs::read_to_string(fixtures().join("manifest.json"))
