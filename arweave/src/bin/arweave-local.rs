@@ -1,0 +1,85 @@
+//! `arweave-local`: the embedded local gateway as a server of its own, for a devnet or for tools
+//! (aoconnect, arweave-js, the reference units) that want an Arweave gateway and bundler offline.
+//!
+//! Prints one JSON line `{"http": "HOST:PORT"}` on stdout once it is listening; logs go to stderr.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use ao_arweave::local::{self, Config};
+
+/// An Arweave gateway and bundler on RocksDB: verifies, stores, indexes and unbundles data items,
+/// mines blocks, and answers REST and GraphQL.
+#[derive(Parser)]
+#[command(name = "arweave-local", version)]
+struct Cli {
+    #[command(flatten)]
+    server: ao_runtime::ServerArgs,
+
+    /// Time between blocks (`2s`, `500ms`, `1m`; a bare number is seconds); 0 mines only on
+    /// `POST /mine`.
+    #[arg(long, value_name = "DURATION", env = "AO_BLOCK_INTERVAL", value_parser = parse_duration,
+          default_value = "2s")]
+    block_interval: Duration,
+
+    /// Largest accepted data item in bytes (413 above).
+    #[arg(long, value_name = "BYTES", env = "AO_MAX_ITEM_SIZE", default_value_t = local::DEFAULT_MAX_ITEM_SIZE)]
+    max_item_size: usize,
+}
+
+/// `2s`, `500ms`, `1m` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale_ms) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (s, 1000)
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 2s, 500ms or 1m"))?;
+    n.checked_mul(scale_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{s}` is too long"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    ao_runtime::init_logging(cli.server.log_format)?;
+    if let Some(addr) = cli.server.grpc_addr {
+        tracing::warn!(%addr, "arweave-local has no gRPC listener; --grpc-addr is ignored");
+    }
+    let config = Config {
+        data_dir: cli.server.data_dir_or(local::DEFAULT_DATA_DIR),
+        http_addr: cli.server.http_addr_or(local::DEFAULT_HTTP_ADDR),
+        block_interval: cli.block_interval,
+        max_item_size: cli.max_item_size,
+    };
+    let gateway = local::serve(config).await?;
+    ao_runtime::ready_line(&[("http", gateway.http_addr())])?;
+    ao_runtime::shutdown_signal().await;
+    gateway.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
+    }
+}
