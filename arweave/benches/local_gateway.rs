@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use ao_arweave::http::{ClientConfig, HttpClient};
 use ao_arweave::local::{self, Config};
 use ao_core::DataItemBuilder;
 use ao_core::encoding::b64url;
@@ -83,7 +84,12 @@ async fn main() {
         .collect();
     let signed = Arc::new(signed);
 
-    let http = reqwest::Client::new();
+    // The plain reqwest client our HttpClient configures (TLS provider chosen there); requests go
+    // out without retries so every number is one HTTP exchange.
+    let http = HttpClient::new(&ClientConfig::default())
+        .expect("client")
+        .reqwest()
+        .clone();
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
