@@ -5,7 +5,7 @@
 //! arweave-js) the maximum, 478 for a 4096-bit key, and some tools 0. All are valid PSS, and a verifier
 //! that fixes one length refuses the others, so this module implements EMSA-PSS-VERIFY (RFC 8017
 //! 9.1.2) with the salt length recovered from the decoded block, as OpenSSL's `RSA_PSS_SALTLEN_AUTO`
-//! does, on top of our own Montgomery arithmetic (see [`Modulus`] for why).
+//! does, on top of our own Montgomery arithmetic (see `Modulus` for why).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,7 +63,7 @@ struct Modulus {
     bits: usize,
 }
 
-/// How many moduli [`Modulus::cached`] keeps. AO traffic comes from few signers at a time (a
+/// How many moduli `Modulus::cached` keeps. AO traffic comes from few signers at a time (a
 /// unit's MU pushes most messages; a user sends many), so a small table catches nearly all of it;
 /// at 1024 entries of ~1.1 KiB it costs about 1 MiB.
 pub const MODULUS_CACHE_ENTRIES: usize = 1024;

@@ -33,6 +33,8 @@ pub struct Assignment {
     exclude: Vec<String>,
 }
 
+read::view_common!(Assignment);
+
 impl Assignment {
     /// Check `item`'s tags and wrap it. The signature (the SU's) is not checked.
     ///
@@ -65,26 +67,6 @@ impl Assignment {
             message,
             exclude,
         })
-    }
-
-    /// The underlying item.
-    pub fn item(&self) -> &DataItem {
-        &self.item
-    }
-
-    /// Give back the item.
-    pub fn into_item(self) -> DataItem {
-        self.item
-    }
-
-    /// The assignment's own id; the next assignment's hash chain commits to it.
-    pub fn id(&self) -> String {
-        self.item.id()
-    }
-
-    /// The raw 32 bytes of the assignment id.
-    pub fn raw_id(&self) -> [u8; 32] {
-        self.item.raw_id()
     }
 
     /// `Process`: the process whose log this slot belongs to.
@@ -150,14 +132,6 @@ impl Assignment {
     /// `Variant`, if present.
     pub fn variant(&self) -> Option<&str> {
         self.item.tag(tag::VARIANT)
-    }
-}
-
-impl TryFrom<DataItem> for Assignment {
-    type Error = Error;
-
-    fn try_from(item: DataItem) -> Result<Self> {
-        Assignment::new(item)
     }
 }
 

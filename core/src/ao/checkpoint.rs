@@ -35,6 +35,8 @@ pub struct Checkpoint {
     hash_chain: Option<[u8; 32]>,
 }
 
+read::view_common!(Checkpoint);
+
 impl Checkpoint {
     /// Check `item`'s tags and wrap it. The signature (the CU's) is not checked, nor is the data.
     pub fn new(item: DataItem) -> Result<Self> {
@@ -64,21 +66,6 @@ impl Checkpoint {
             assignment,
             hash_chain,
         })
-    }
-
-    /// The underlying item; its data is the (normally gzipped) memory.
-    pub fn item(&self) -> &DataItem {
-        &self.item
-    }
-
-    /// Give back the item.
-    pub fn into_item(self) -> DataItem {
-        self.item
-    }
-
-    /// The checkpoint's id.
-    pub fn id(&self) -> String {
-        self.item.id()
     }
 
     /// `Process`.
@@ -163,14 +150,6 @@ impl Checkpoint {
     /// `Cron-Interval`: the cron id, when the last evaluation was a cron message.
     pub fn cron(&self) -> Option<&str> {
         self.item.tag(tag::CRON_INTERVAL)
-    }
-}
-
-impl TryFrom<DataItem> for Checkpoint {
-    type Error = Error;
-
-    fn try_from(item: DataItem) -> Result<Self> {
-        Checkpoint::new(item)
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Message {
     process: [u8; 32],
 }
 
+read::view_common!(Message);
+
 impl Message {
     /// Check `item` (`Data-Protocol: ao`, `Type: Message`, a target, no `+link` tags) and wrap it.
     /// A missing target is `Error::MissingTag { tag: "Target", .. }`. The signature is not checked.
@@ -41,26 +43,6 @@ impl Message {
             });
         };
         Ok(Message { item, process })
-    }
-
-    /// The underlying item.
-    pub fn item(&self) -> &DataItem {
-        &self.item
-    }
-
-    /// Give back the item.
-    pub fn into_item(self) -> DataItem {
-        self.item
-    }
-
-    /// The message id (the item's id).
-    pub fn id(&self) -> String {
-        self.item.id()
-    }
-
-    /// The raw 32 bytes of the message id.
-    pub fn raw_id(&self) -> [u8; 32] {
-        self.item.raw_id()
     }
 
     /// The id of the process the message is for (the item's target).
@@ -106,14 +88,6 @@ impl Message {
             Some(p) => p.to_owned(),
             None => self.item.native_address(),
         }
-    }
-}
-
-impl TryFrom<DataItem> for Message {
-    type Error = Error;
-
-    fn try_from(item: DataItem) -> Result<Self> {
-        Message::new(item)
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Module {
     item: DataItem,
 }
 
+read::view_common!(Module);
+
 impl Module {
     /// Check `item`'s tags and wrap it. The signature is not checked.
     pub fn new(item: DataItem) -> Result<Self> {
@@ -43,21 +45,6 @@ impl Module {
         read::required(tags, KIND, tag::INPUT_ENCODING)?;
         read::required(tags, KIND, tag::OUTPUT_ENCODING)?;
         Ok(Module { item })
-    }
-
-    /// The underlying item; its data is the wasm binary.
-    pub fn item(&self) -> &DataItem {
-        &self.item
-    }
-
-    /// Give back the item.
-    pub fn into_item(self) -> DataItem {
-        self.item
-    }
-
-    /// The module id (the item's id).
-    pub fn id(&self) -> String {
-        self.item.id()
     }
 
     /// `Module-Format`.
@@ -119,14 +106,6 @@ impl Module {
                     .map(|key| Tag::new(key, t.value.as_str()))
             })
             .collect()
-    }
-}
-
-impl TryFrom<DataItem> for Module {
-    type Error = Error;
-
-    fn try_from(item: DataItem) -> Result<Self> {
-        Module::new(item)
     }
 }
 

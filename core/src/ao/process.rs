@@ -39,6 +39,8 @@ pub struct Process {
     module: [u8; 32],
 }
 
+read::view_common!(Process);
+
 impl Process {
     /// Check `item`'s tags and wrap it. The signature is not checked here.
     pub fn new(item: DataItem) -> Result<Self> {
@@ -49,26 +51,6 @@ impl Process {
         let module = read::required_id(tags, KIND, tag::MODULE)?;
         read::required(tags, KIND, tag::SCHEDULER)?;
         Ok(Process { item, module })
-    }
-
-    /// The underlying item.
-    pub fn item(&self) -> &DataItem {
-        &self.item
-    }
-
-    /// Give back the item, e.g. to store its bytes.
-    pub fn into_item(self) -> DataItem {
-        self.item
-    }
-
-    /// The process id (the item's id).
-    pub fn id(&self) -> String {
-        self.item.id()
-    }
-
-    /// The raw 32 bytes of the process id.
-    pub fn raw_id(&self) -> [u8; 32] {
-        self.item.raw_id()
     }
 
     /// The module id (first `Module` tag).
@@ -166,14 +148,6 @@ impl Process {
 
     fn tag(&self, name: &str) -> Option<&str> {
         self.item.tag(name)
-    }
-}
-
-impl TryFrom<DataItem> for Process {
-    type Error = Error;
-
-    fn try_from(item: DataItem) -> Result<Self> {
-        Process::new(item)
     }
 }
 

@@ -175,6 +175,43 @@ pub(crate) fn refuse_reserved(kind: &'static str, tags: &[Tag], reserved: &[&str
     Ok(())
 }
 
+/// The accessors every view shares, written once: each view keeps its checked item in a field named
+/// `item` and is made by `new(item) -> Result<Self>`.
+macro_rules! view_common {
+    ($view:ident) => {
+        impl $view {
+            /// The underlying item (its bytes, signature and every tag).
+            pub fn item(&self) -> &crate::DataItem {
+                &self.item
+            }
+
+            /// Give back the item, e.g. to store its bytes.
+            pub fn into_item(self) -> crate::DataItem {
+                self.item
+            }
+
+            /// The item's id (for a Process, the process id).
+            pub fn id(&self) -> String {
+                self.item.id()
+            }
+
+            /// The raw 32 bytes of the item's id.
+            pub fn raw_id(&self) -> [u8; 32] {
+                self.item.raw_id()
+            }
+        }
+
+        impl TryFrom<crate::DataItem> for $view {
+            type Error = crate::Error;
+
+            fn try_from(item: crate::DataItem) -> crate::Result<Self> {
+                $view::new(item)
+            }
+        }
+    };
+}
+pub(crate) use view_common;
+
 #[cfg(test)]
 mod tests {
     use super::*;

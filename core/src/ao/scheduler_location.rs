@@ -41,6 +41,8 @@ pub struct SchedulerLocation {
     time_to_live: u64,
 }
 
+read::view_common!(SchedulerLocation);
+
 impl SchedulerLocation {
     /// Check `item`'s tags (`Data-Protocol: ao`, `Type: Scheduler-Location`, an `http(s)` `Url`,
     /// a decimal `Time-To-Live`) and wrap it. The signature is not checked.
@@ -93,16 +95,6 @@ impl SchedulerLocation {
         Ok(SchedulerLocation { item, time_to_live })
     }
 
-    /// The underlying item.
-    pub fn item(&self) -> &DataItem {
-        &self.item
-    }
-
-    /// Give back the item.
-    pub fn into_item(self) -> DataItem {
-        self.item
-    }
-
     /// The SU's base URL with trailing `/` removed, as scheduler-utils returns it, so that
     /// `format!("{url}/{pid}")` is right.
     pub fn url(&self) -> &str {
@@ -124,14 +116,6 @@ impl SchedulerLocation {
     /// `Variant`, if present.
     pub fn variant(&self) -> Option<&str> {
         find(self.item.tags(), tag::VARIANT)
-    }
-}
-
-impl TryFrom<DataItem> for SchedulerLocation {
-    type Error = Error;
-
-    fn try_from(item: DataItem) -> Result<Self> {
-        SchedulerLocation::new(item)
     }
 }
 
