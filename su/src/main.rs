@@ -1,8 +1,15 @@
-//! The `su` binary. Not implemented yet: it says so and exits non-zero rather than pretend to serve.
+//! The `su` binary: flags to [`ao_su::Config`], serve, print the ready line, stop on a signal.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "{}: not implemented yet (see the project's issues)",
-        ao_su::UNIT_NAME
-    )
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = ao_su::SuArgs::parse();
+    ao_runtime::init_logging(args.server.log_format)?;
+    let config = args.into_config()?;
+    let su = ao_su::serve(config).await?;
+    ao_runtime::ready_line(&[("http", su.http_addr), ("grpc", su.grpc_addr)])?;
+    ao_runtime::shutdown_signal().await;
+    su.shutdown().await;
+    Ok(())
 }
