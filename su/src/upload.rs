@@ -39,8 +39,11 @@ pub fn spawn_uploader(
     metrics: Arc<Metrics>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // Every item of a finished round is delivered or buried, so the next round starts after
+        // it: scanning from the start again would walk the tombstones of every delivered item.
+        let mut cursor: Option<u64> = None;
         loop {
-            let batch = match store.pending_uploads(None, UPLOAD_BATCH) {
+            let batch = match store.pending_uploads(cursor, UPLOAD_BATCH) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!("cannot read the upload outbox: {e}");
@@ -52,6 +55,7 @@ pub fn spawn_uploader(
                 let _ = tokio::time::timeout(IDLE_RECHECK, ready.notified()).await;
                 continue;
             }
+            cursor = batch.last().map(|(seq, _)| *seq);
             futures_util::stream::iter(batch)
                 .for_each_concurrent(UPLOAD_CONCURRENCY, |(seq, bytes)| {
                     let (store, bundler, metrics) = (&store, &bundler, &metrics);
