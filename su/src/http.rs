@@ -35,7 +35,32 @@ pub fn router(su: Arc<Su>) -> Router {
         .route("/processes/{pid}", get(process))
         .route("/{id}/latest", get(latest))
         .route("/{id}", get(read))
+        .layer(axum::middleware::from_fn(cors))
         .with_state(su)
+}
+
+/// Any origin, method and header, as the reference SU allows, so browser apps using aoconnect
+/// can post and read schedules; a preflight `OPTIONS` is answered 204 here, before routing.
+async fn cors(req: Request, next: axum::middleware::Next) -> Response {
+    let mut resp = if req.method() == axum::http::Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("*"),
+    );
+    resp
 }
 
 struct Failure(SuError, String);

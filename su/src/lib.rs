@@ -53,6 +53,10 @@ pub use service::Su;
 /// The name this unit reports in its health answer and logs.
 pub const UNIT_NAME: &str = "su";
 
+/// Longest a graceful shutdown waits for requests in flight: every write answers within
+/// milliseconds, so anything still open after this is a stuck client, not lost work.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running SU: its bound addresses, and the handle that stops it.
 pub struct RunningSu {
     /// Bound HTTP address.
@@ -74,13 +78,18 @@ impl RunningSu {
         format!("http://{}", self.http_addr)
     }
 
-    /// Stop gracefully: refuse new writes, let requests in flight finish, stop the background
-    /// tasks. Pending uploads stay in the outbox for the next start.
+    /// Stop gracefully: refuse new writes, end live tails, let requests in flight finish (for at
+    /// most [`SHUTDOWN_GRACE`]), stop the background tasks. Pending uploads stay in the outbox for
+    /// the next start.
     pub async fn shutdown(self) {
         self.su.begin_stop();
         let _ = self.stop.send(true);
         for s in self.servers {
-            let _ = s.await;
+            let abort = s.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, s).await.is_err() {
+                tracing::warn!("a server did not stop within {SHUTDOWN_GRACE:?}; aborting it");
+                abort.abort();
+            }
         }
         for b in self.background {
             b.abort();

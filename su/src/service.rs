@@ -71,6 +71,7 @@ pub struct Su {
     address: String,
     max_item_size: usize,
     stopping: AtomicBool,
+    stop: tokio::sync::watch::Sender<bool>,
     metrics: Arc<Metrics>,
 }
 
@@ -109,6 +110,7 @@ impl Su {
             address: p.address,
             max_item_size: p.max_item_size,
             stopping: AtomicBool::new(false),
+            stop: tokio::sync::watch::channel(false).0,
             metrics: p.metrics,
         }
     }
@@ -133,9 +135,11 @@ impl Su {
         self.max_item_size
     }
 
-    /// Refuse new writes from now on (graceful shutdown); reads go on.
+    /// Refuse new writes from now on (graceful shutdown) and end live tails, whose streams would
+    /// otherwise hold the gRPC server open forever; reads in flight finish.
     pub fn begin_stop(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.stop.send_replace(true);
     }
 
     /// The SU clock and cached block height (`GET /timestamp`).
@@ -172,6 +176,7 @@ impl Su {
                 if let Some(refusal) = self.router.redirect(p.scheduler(), &what).await? {
                     return Err(refusal);
                 }
+                self.check_on_boot(p).await?;
             }
             Incoming::Message(m) => {
                 if self.store.process(&m.process_raw())?.is_none() {
@@ -180,6 +185,29 @@ impl Su {
             }
         }
         self.writer.write(incoming.into(), height).await
+    }
+
+    /// `On-Boot: <tx id>` must name a transaction the gateway knows (the reference checks with a
+    /// HEAD request), or the process could never boot.
+    async fn check_on_boot(&self, p: &ao_core::ao::Process) -> Result<()> {
+        match p.on_boot().map_err(|e| SuError::BadTag(e.to_string()))? {
+            Some(ao_core::ao::OnBoot::Transaction(id)) => {
+                let id = ao_core::encoding::b64url(id);
+                let found = self
+                    .gateway
+                    .transactions_by_id(std::slice::from_ref(&id))
+                    .await
+                    .map_err(|e| SuError::Gateway(e.to_string()))?;
+                if found.iter().any(|tx| tx.id == id) {
+                    Ok(())
+                } else {
+                    Err(SuError::BadTag(format!(
+                        "Invalid tx id for On-Boot tag: {id} is not on the gateway"
+                    )))
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Why a process is not here: it belongs to another SU (307), or nobody knows it (404).
@@ -431,6 +459,7 @@ impl Su {
         };
         let (tx, rx) = mpsc::channel(READ_CHUNK);
         let su = self.clone();
+        let mut stop = self.stop.subscribe();
         tokio::spawn(async move {
             loop {
                 // Catch up from the store.
@@ -456,6 +485,7 @@ impl Su {
                 loop {
                     tokio::select! {
                         () = tx.closed() => return,
+                        () = async { let _ = stop.wait_for(|s| *s).await; } => return,
                         got = live.recv() => match got {
                             Ok(e) => {
                                 let nonce = e.assignment.nonce();

@@ -383,11 +383,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Remove a delivered upload. Not synced: a delete lost in a crash only means the item is
-    /// uploaded again, which the bundler treats as the same item.
-    pub fn delete_upload(&self, seq: u64) -> Result<()> {
-        self.db.delete(key::seq(key::UPLOAD, seq))?;
-        self.backlog.fetch_sub(1, Ordering::Relaxed);
+    /// Remove delivered uploads, in one batch: one WAL append for a round of uploads rather than
+    /// one each, which would contend with the committer. Not synced: a delete lost in a crash only
+    /// means the item is uploaded again, which the bundler treats as the same item.
+    pub fn delete_uploads(&self, seqs: &[u64]) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        for seq in seqs {
+            batch.delete(key::seq(key::UPLOAD, *seq));
+        }
+        self.db.write(batch)?;
+        self.backlog.fetch_sub(seqs.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 

@@ -56,31 +56,41 @@ pub fn spawn_uploader(
                 continue;
             }
             cursor = batch.last().map(|(seq, _)| *seq);
-            futures_util::stream::iter(batch)
-                .for_each_concurrent(UPLOAD_CONCURRENCY, |(seq, bytes)| {
+            let delivered: Vec<u64> = futures_util::stream::iter(batch)
+                .map(|(seq, bytes)| {
                     let (store, bundler, metrics) = (&store, &bundler, &metrics);
                     async move {
-                        upload_one(store, bundler.as_ref(), metrics, seq, bytes).await;
+                        upload_one(store, bundler.as_ref(), metrics, seq, bytes)
+                            .await
+                            .then_some(seq)
                     }
                 })
+                .buffer_unordered(UPLOAD_CONCURRENCY)
+                .filter_map(std::future::ready)
+                .collect()
                 .await;
+            if let Err(e) = store.delete_uploads(&delivered) {
+                tracing::warn!("uploads delivered but not removed from the outbox: {e}");
+            }
         }
     })
 }
 
+/// Deliver one item, retrying until the bundler takes it (`true`) or refuses it for good, in
+/// which case it is buried (`false`).
 async fn upload_one(
     store: &Store,
     bundler: &dyn Bundler,
     metrics: &Metrics,
     seq: u64,
     bytes: bytes::Bytes,
-) {
+) -> bool {
     let item = match DataItem::parse(bytes.clone()) {
         Ok(i) => i,
         Err(e) => {
             tracing::error!("upload {seq} is not a data item ({e}); moved to the dead list");
             bury(store, metrics, seq, &bytes);
-            return;
+            return false;
         }
     };
     let mut delay = BACKOFF_START;
@@ -88,13 +98,7 @@ async fn upload_one(
         match bundler.upload(&item).await {
             Ok(_) => {
                 metrics.uploads_ok.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = store.delete_upload(seq) {
-                    tracing::warn!(
-                        "uploaded {} but cannot remove it from the outbox: {e}",
-                        item.id()
-                    );
-                }
-                return;
+                return true;
             }
             Err(e) if e.is_retryable() => {
                 metrics.upload_retries.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +112,7 @@ async fn upload_one(
                     item.id()
                 );
                 bury(store, metrics, seq, &bytes);
-                return;
+                return false;
             }
         }
     }

@@ -169,7 +169,7 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() {
         *grpc_url.lock().expect("url") = su.grpc.clone();
     }
 
-    let ledger = ledger.lock().expect("ledger");
+    let ledger = std::mem::take(&mut *ledger.lock().expect("ledger"));
     eprintln!(
         "acknowledged {}, fate unknown {}",
         ledger.acked.len(),

@@ -617,3 +617,94 @@ fn reqwest_no_redirect() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_process_assignments_the_first_message_takes_nonce_zero() {
+    let net = net_with(|c| c.process_assignment = false).await;
+    let process = net.process();
+    let pid = process.id();
+    assert_eq!(net.post(process.item().as_bytes()).await.0, 200);
+    let (status, rec) = net.get(&format!("/processes/{pid}")).await;
+    assert_eq!(status, 200, "{rec}");
+    for n in 0..3 {
+        let m = net.message(process.raw_id(), n);
+        assert_eq!(net.post(m.item().as_bytes()).await.0, 200);
+    }
+    let (_, page) = net.get(&format!("/{pid}?process-id={pid}")).await;
+    let edges = page["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 3, "no process edge without its assignment");
+    assert_eq!(tag(&edges[0]["node"]["assignment"]["tags"], "Nonce"), "0");
+    let links: Vec<([u8; 32], [u8; 32])> = edges
+        .iter()
+        .map(|e| {
+            let a = &e["node"]["assignment"];
+            (
+                decode_id("a", a["id"].as_str().expect("id")).expect("id"),
+                decode_id("h", tag(&a["tags"], "Hash-Chain")).expect("hash"),
+            )
+        })
+        .collect();
+    verify_chain(
+        HashChain::for_new_process(&process.raw_id()),
+        links.iter().map(|(a, h)| (a, h)),
+    )
+    .expect("first hash is SHA-256(process id) in this mode too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_wait_for_a_block_height_and_reads_still_work() {
+    // A gateway nobody listens on: the SU starts, serves reads, and refuses writes with 503.
+    let dir = tempfile::tempdir().expect("tmp");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", dead.local_addr().expect("addr"));
+    drop(dead);
+    let mut cfg = su_config(dir.path(), &url, "su");
+    let client_cfg = ao_arweave::ClientConfig {
+        max_retries: 0,
+        ..Default::default()
+    };
+    cfg.gateway = std::sync::Arc::new(ao_arweave::HttpGateway::new(&url, &client_cfg).expect("gw"));
+    let su = ao_su::serve(cfg).await.expect("su");
+    let http = client();
+    let process = ProcessBuilder::new(MODULE, su.address.clone())
+        .sign(&Ed25519Wallet::generate())
+        .expect("p");
+    let (status, err) = post(&http, &format!("{}/", su.url()), process.item().as_bytes()).await;
+    assert_eq!(status, 503, "{err}");
+    assert!(err["error"].as_str().expect("e").contains("warming up"));
+    let (status, info) = get(&http, &format!("{}/", su.url())).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["address"], su.address.as_str());
+    let (status, _) = get(&http, &format!("{}/processes/{}", su.url(), process.id())).await;
+    assert_eq!(status, 404, "the refused process was not stored");
+    su.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_cors_and_on_boot_must_name_a_known_transaction() {
+    let net = net().await;
+    let preflight = net
+        .http
+        .request(reqwest::Method::OPTIONS, net.url("/"))
+        .header("origin", "http://example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let (_, _) = net.get("/").await;
+
+    let bad = ProcessBuilder::new(MODULE, net.su.address.clone())
+        .tag("On-Boot", b64url([7u8; 32]))
+        .sign(&net.user)
+        .expect("p");
+    let (status, err) = net.post(bad.item().as_bytes()).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err["error"].as_str().expect("e").contains("On-Boot"));
+    let good = ProcessBuilder::new(MODULE, net.su.address.clone())
+        .tag("On-Boot", "Data")
+        .sign(&net.user)
+        .expect("p");
+    assert_eq!(net.post(good.item().as_bytes()).await.0, 200);
+}

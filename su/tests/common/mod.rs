@@ -46,11 +46,16 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn net() -> Net {
+    net_with(|_| {}).await
+}
+
+/// A net whose SU configuration `tweak` adjusts before it starts.
+pub async fn net_with(tweak: impl FnOnce(&mut Config)) -> Net {
     let dir = tempfile::tempdir().expect("tempdir");
     let gateway = gateway(dir.path()).await;
-    let su = ao_su::serve(su_config(dir.path(), &gateway.url(), "su"))
-        .await
-        .expect("su");
+    let mut cfg = su_config(dir.path(), &gateway.url(), "su");
+    tweak(&mut cfg);
+    let su = ao_su::serve(cfg).await.expect("su");
     Net {
         dir,
         gateway,
