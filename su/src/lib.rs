@@ -93,7 +93,9 @@ impl RunningSu {
         }
         for b in self.background {
             b.abort();
+            let _ = b.await;
         }
+        self.su.store().close().await;
     }
 }
 

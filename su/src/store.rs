@@ -138,13 +138,23 @@ struct Commit {
     done: oneshot::Sender<Result<()>>,
 }
 
+/// What the committer is asked to do.
+#[derive(Debug)]
+enum Job {
+    /// Write a group member.
+    Commit(Commit),
+    /// Stop after everything queued before this, releasing the database.
+    Close,
+}
+
 /// Called by the committer with every entry of a group once its sync returned: the live tail.
 pub type OnDurable = Box<dyn Fn(&NewEntry) + Send + 'static>;
 
 /// The SU's database: reads from any thread, writes through the committer.
 pub struct Store {
     db: Arc<DB>,
-    commits: mpsc::Sender<Commit>,
+    commits: mpsc::Sender<Job>,
+    committer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     poisoned: Arc<AtomicBool>,
     backlog: Arc<AtomicU64>,
     stats: Arc<CommitStats>,
@@ -196,13 +206,14 @@ impl Store {
             next_seq,
             stats: stats.clone(),
         };
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("su-committer".into())
             .spawn(move || committer.run())
             .map_err(|e| SuError::Storage(format!("cannot start the committer: {e}")))?;
         Ok(Store {
             db,
             commits: tx,
+            committer: std::sync::Mutex::new(Some(handle)),
             poisoned,
             backlog,
             stats,
@@ -221,12 +232,12 @@ impl Store {
         self.check_writable()?;
         let (done, rx) = oneshot::channel();
         self.commits
-            .send(Commit {
+            .send(Job::Commit(Commit {
                 entries,
                 bare_processes,
                 uploads,
                 done,
-            })
+            }))
             .await
             .map_err(|_| SuError::Unavailable("the SU is stopping".into()))?;
         Ok(rx)
@@ -237,6 +248,20 @@ impl Store {
         let rx = self.submit(Vec::new(), Vec::new(), uploads).await?;
         rx.await
             .map_err(|_| SuError::Unavailable("the SU is stopping".into()))?
+    }
+
+    /// Finish what is queued and stop the committer, so that the database closes cleanly (its
+    /// memtable flushed, no background thread left running) once the last reader lets go.
+    pub async fn close(&self) {
+        let _ = self.commits.send(Job::Close).await;
+        let handle = self
+            .committer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
     }
 
     /// Refuse writes once a sync has failed.
@@ -429,7 +454,7 @@ impl Store {
 
 struct Committer {
     db: Arc<DB>,
-    rx: mpsc::Receiver<Commit>,
+    rx: mpsc::Receiver<Job>,
     on_durable: OnDurable,
     uploads_ready: Arc<tokio::sync::Notify>,
     poisoned: Arc<AtomicBool>,
@@ -440,16 +465,25 @@ struct Committer {
 
 impl Committer {
     fn run(mut self) {
-        while let Some(first) = self.rx.blocking_recv() {
+        while let Some(Job::Commit(first)) = self.rx.blocking_recv() {
             let mut group = vec![first];
+            let mut close = false;
             while group.len() < MAX_GROUP_COMMIT {
                 match self.rx.try_recv() {
-                    Ok(c) => group.push(c),
+                    Ok(Job::Commit(c)) => group.push(c),
+                    Ok(Job::Close) => {
+                        close = true;
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
             self.commit(group);
+            if close {
+                break;
+            }
         }
+        // Writers still queued behind a close see their channel dropped: "stopping".
     }
 
     fn commit(&mut self, group: Vec<Commit>) {

@@ -225,3 +225,54 @@ async fn subscribe_replays_then_follows_without_gaps_even_when_far_behind() {
         .expect_err("unknown");
     assert_eq!(unknown.code(), Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_live_tails_closes_the_store_and_a_restart_resumes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let gw = gateway(dir.path()).await;
+    let su = ao_su::serve(su_config(dir.path(), &gw.url(), "su"))
+        .await
+        .expect("su");
+    let user = ao_core::wallet::Ed25519Wallet::generate();
+    let p = ao_core::ao::ProcessBuilder::new(MODULE, su.address.clone())
+        .sign(&user)
+        .expect("p");
+    let mut c = SchedulerClient::connect(format!("http://{}", su.grpc_addr))
+        .await
+        .expect("c");
+    c.schedule(ScheduleRequest {
+        item: p.item().as_bytes().to_vec(),
+    })
+    .await
+    .expect("p");
+    let mut tail = c
+        .subscribe(SubscribeRequest {
+            process_id: p.id(),
+            from_nonce: Some(0),
+        })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    tokio::time::timeout(std::time::Duration::from_secs(5), su.shutdown())
+        .await
+        .expect("a live subscriber must not hold the shutdown");
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), tail.next())
+        .await
+        .expect("the tail ends");
+    assert!(end.is_none() || end.is_some_and(|r| r.is_err()));
+
+    // The same directory opens again (the store was closed) and holds the process.
+    let su = ao_su::serve(su_config(dir.path(), &gw.url(), "su"))
+        .await
+        .expect("restart");
+    let mut c = SchedulerClient::connect(format!("http://{}", su.grpc_addr))
+        .await
+        .expect("c");
+    let rec = c
+        .get_process(GetProcessRequest { process_id: p.id() })
+        .await
+        .expect("process after restart")
+        .into_inner();
+    assert_eq!(rec.process_id, p.id());
+    su.shutdown().await;
+}
