@@ -69,23 +69,27 @@ impl Metrics {
     pub fn render(&self, store: &Store, block_height: Option<u64>) -> String {
         let mut out = String::new();
         let r = Ordering::Relaxed;
-        let _ = writeln!(
-            out,
-            "# HELP su_writes_total Items and assignments scheduled."
+        let one = |out: &mut String, name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        one(
+            &mut out,
+            "su_writes_total",
+            "counter",
+            "Items and assignments scheduled.",
+            self.writes_ok.load(r),
         );
-        let _ = writeln!(out, "# TYPE su_writes_total counter");
-        let _ = writeln!(out, "su_writes_total {}", self.writes_ok.load(r));
         let _ = writeln!(
             out,
             "# HELP su_writes_refused_total Writes refused, by HTTP status."
         );
         let _ = writeln!(out, "# TYPE su_writes_refused_total counter");
         for (i, class) in REFUSAL_CLASSES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "su_writes_refused_total{{status=\"{class}\"}} {}",
-                self.writes_refused[i].load(r)
-            );
+            let n = self.writes_refused[i].load(r);
+            let _ = writeln!(out, "su_writes_refused_total{{status=\"{class}\"}} {n}");
         }
         let _ = writeln!(
             out,
@@ -93,66 +97,68 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE su_write_seconds histogram");
         for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "su_write_seconds_bucket{{le=\"{}\"}} {}",
-                *bound as f64 / 1000.0,
-                self.latency_buckets[i].load(r)
-            );
+            let le = *bound as f64 / 1000.0;
+            let n = self.latency_buckets[i].load(r);
+            let _ = writeln!(out, "su_write_seconds_bucket{{le=\"{le}\"}} {n}");
         }
         let count = self.latency_count.load(r);
+        let sum = self.latency_sum_us.load(r) as f64 / 1e6;
         let _ = writeln!(out, "su_write_seconds_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(
             out,
-            "su_write_seconds_sum {}",
-            self.latency_sum_us.load(r) as f64 / 1e6
+            "su_write_seconds_sum {sum}\nsu_write_seconds_count {count}"
         );
-        let _ = writeln!(out, "su_write_seconds_count {count}");
         let stats = store.stats();
-        let _ = writeln!(
-            out,
-            "# HELP su_commit_batches_total Synced RocksDB batches (group commits)."
+        one(
+            &mut out,
+            "su_commit_batches_total",
+            "counter",
+            "Synced RocksDB batches (group commits).",
+            stats.batches.load(r),
         );
-        let _ = writeln!(out, "# TYPE su_commit_batches_total counter");
-        let _ = writeln!(out, "su_commit_batches_total {}", stats.batches.load(r));
-        let _ = writeln!(
-            out,
-            "# HELP su_commits_total Writes carried by those batches."
+        one(
+            &mut out,
+            "su_commits_total",
+            "counter",
+            "Writes carried by those batches.",
+            stats.commits.load(r),
         );
-        let _ = writeln!(out, "# TYPE su_commits_total counter");
-        let _ = writeln!(out, "su_commits_total {}", stats.commits.load(r));
-        let _ = writeln!(
-            out,
-            "# HELP su_upload_backlog Items waiting for the bundler."
+        one(
+            &mut out,
+            "su_upload_backlog",
+            "gauge",
+            "Items waiting for the bundler.",
+            store.upload_backlog(),
         );
-        let _ = writeln!(out, "# TYPE su_upload_backlog gauge");
-        let _ = writeln!(out, "su_upload_backlog {}", store.upload_backlog());
-        let _ = writeln!(
-            out,
-            "# HELP su_uploads_total Items delivered to the bundler."
+        one(
+            &mut out,
+            "su_uploads_total",
+            "counter",
+            "Items delivered to the bundler.",
+            self.uploads_ok.load(r),
         );
-        let _ = writeln!(out, "# TYPE su_uploads_total counter");
-        let _ = writeln!(out, "su_uploads_total {}", self.uploads_ok.load(r));
-        let _ = writeln!(
-            out,
-            "# HELP su_upload_retries_total Failed upload attempts, retried."
+        one(
+            &mut out,
+            "su_upload_retries_total",
+            "counter",
+            "Failed upload attempts, retried.",
+            self.upload_retries.load(r),
         );
-        let _ = writeln!(out, "# TYPE su_upload_retries_total counter");
-        let _ = writeln!(
-            out,
-            "su_upload_retries_total {}",
-            self.upload_retries.load(r)
+        one(
+            &mut out,
+            "su_uploads_dead_total",
+            "counter",
+            "Uploads the bundler refused for good.",
+            self.uploads_dead.load(r),
         );
-        let _ = writeln!(
-            out,
-            "# HELP su_uploads_dead_total Uploads the bundler refused for good."
-        );
-        let _ = writeln!(out, "# TYPE su_uploads_dead_total counter");
-        let _ = writeln!(out, "su_uploads_dead_total {}", self.uploads_dead.load(r));
         if let Some(h) = block_height {
-            let _ = writeln!(out, "# HELP su_block_height Cached Arweave height.");
-            let _ = writeln!(out, "# TYPE su_block_height gauge");
-            let _ = writeln!(out, "su_block_height {h}");
+            one(
+                &mut out,
+                "su_block_height",
+                "gauge",
+                "Cached Arweave height.",
+                h,
+            );
         }
         out
     }

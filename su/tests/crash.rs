@@ -13,8 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ao_arweave::Gateway;
-use ao_core::ao::{HashChain, verify_chain};
-use ao_core::encoding::decode_id;
 use ao_proto::scheduler::v1::SubscribeRequest;
 use ao_proto::scheduler::v1::scheduler_client::SchedulerClient;
 use common::*;
@@ -62,15 +60,6 @@ async fn start(data: &Path, gateway: &str) -> Su {
 struct Ledger {
     acked: HashMap<String, usize>,
     unknown: HashSet<String>,
-}
-
-fn tag<'a>(tags: &'a Value, name: &str) -> &'a str {
-    tags.as_array()
-        .expect("tags")
-        .iter()
-        .find(|t| t["name"] == name)
-        .and_then(|t| t["value"].as_str())
-        .expect("tag")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +179,6 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() {
         .await;
         assert_eq!(status, 200);
         let edges = page["edges"].as_array().expect("edges");
-        let mut links = Vec::new();
         let mut stored: HashMap<String, usize> = HashMap::new();
         for (n, e) in edges.iter().enumerate() {
             let a = &e["node"]["assignment"];
@@ -199,20 +187,12 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() {
                 n.to_string(),
                 "process {i}: gap or reorder"
             );
-            links.push((
-                decode_id("a", a["id"].as_str().expect("id")).expect("id"),
-                decode_id("h", tag(&a["tags"], "Hash-Chain")).expect("h"),
-            ));
             all_ids.push(a["id"].as_str().expect("id").to_string());
             let mid = e["node"]["message"]["id"].as_str().expect("id").to_string();
             all_ids.push(mid.clone());
             *stored.entry(mid).or_default() += 1;
         }
-        verify_chain(
-            HashChain::for_new_process(&p.raw_id()),
-            links.iter().map(|(a, h)| (a, h)),
-        )
-        .unwrap_or_else(|e| panic!("process {i}: {e}"));
+        verify_edges_chain(&p.raw_id(), edges).unwrap_or_else(|e| panic!("process {i}: {e}"));
         for (id, count) in &stored {
             assert_eq!(*count, 1, "process {i}: {id} stored {count} times");
             assert!(

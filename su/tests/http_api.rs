@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use ao_arweave::Gateway;
-use ao_core::ao::{HashChain, MessageBuilder, ProcessBuilder, verify_chain};
-use ao_core::encoding::{b64url, decode_id};
+use ao_core::ao::{MessageBuilder, ProcessBuilder};
+use ao_core::encoding::b64url;
 use ao_core::wallet::Ed25519Wallet;
 use common::*;
 use serde_json::Value;
@@ -26,15 +26,6 @@ fn tag_names(v: &Value) -> Vec<&str> {
         .iter()
         .map(|t| t["name"].as_str().expect("name"))
         .collect()
-}
-
-fn tag<'a>(v: &'a Value, name: &str) -> &'a str {
-    v.as_array()
-        .expect("tags")
-        .iter()
-        .find(|t| t["name"] == name)
-        .and_then(|t| t["value"].as_str())
-        .unwrap_or_else(|| panic!("no tag {name}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,21 +139,7 @@ async fn spawn_messages_and_read_them_back_in_the_reference_shapes() {
         assert_eq!(e["cursor"], ts.to_string(), "timestamp-mode cursor");
     }
     // The hash chain verifies from the process id.
-    let links: Vec<([u8; 32], [u8; 32])> = edges
-        .iter()
-        .map(|e| {
-            let a = &e["node"]["assignment"];
-            (
-                decode_id("a", a["id"].as_str().expect("id")).expect("id"),
-                decode_id("h", tag(&a["tags"], "Hash-Chain")).expect("hash"),
-            )
-        })
-        .collect();
-    verify_chain(
-        HashChain::for_new_process(&process.raw_id()),
-        links.iter().map(|(a, h)| (a, h)),
-    )
-    .expect("chain");
+    verify_edges_chain(&process.raw_id(), edges).expect("chain");
 
     // Pages: limit, exact has_next_page, nonce mode, timestamp mode.
     let (_, p) = net.get(&format!("/{pid}?process-id={pid}&limit=2")).await;
@@ -634,21 +611,8 @@ async fn without_process_assignments_the_first_message_takes_nonce_zero() {
     let edges = page["edges"].as_array().expect("edges");
     assert_eq!(edges.len(), 3, "no process edge without its assignment");
     assert_eq!(tag(&edges[0]["node"]["assignment"]["tags"], "Nonce"), "0");
-    let links: Vec<([u8; 32], [u8; 32])> = edges
-        .iter()
-        .map(|e| {
-            let a = &e["node"]["assignment"];
-            (
-                decode_id("a", a["id"].as_str().expect("id")).expect("id"),
-                decode_id("h", tag(&a["tags"], "Hash-Chain")).expect("hash"),
-            )
-        })
-        .collect();
-    verify_chain(
-        HashChain::for_new_process(&process.raw_id()),
-        links.iter().map(|(a, h)| (a, h)),
-    )
-    .expect("first hash is SHA-256(process id) in this mode too");
+    verify_edges_chain(&process.raw_id(), edges)
+        .expect("first hash is SHA-256(process id) in this mode too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use ao_arweave::local::{self, LocalGateway};
 use ao_arweave::{ClientConfig, HttpClient};
-use ao_core::ao::{Message, MessageBuilder, Process, ProcessBuilder};
+use ao_core::ao::{HashChain, Message, MessageBuilder, Process, ProcessBuilder, verify_chain};
+use ao_core::encoding::decode_id;
 use ao_core::wallet::{Ed25519Wallet, Wallet, WalletKind};
 use ao_su::{Config, RunningSu};
 use serde_json::Value;
@@ -120,4 +121,34 @@ pub async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// The value of tag `name` in a JSON tag list.
+pub fn tag<'a>(tags: &'a Value, name: &str) -> &'a str {
+    tags.as_array()
+        .expect("tags")
+        .iter()
+        .find(|t| t["name"] == name)
+        .and_then(|t| t["value"].as_str())
+        .unwrap_or_else(|| panic!("no tag {name}"))
+}
+
+/// Check that the JSON edges of a whole schedule form the hash chain that starts at `pid`.
+pub fn verify_edges_chain(pid: &[u8; 32], edges: &[Value]) -> Result<(), String> {
+    let links: Vec<([u8; 32], [u8; 32])> = edges
+        .iter()
+        .map(|e| {
+            let a = &e["node"]["assignment"];
+            (
+                decode_id("a", a["id"].as_str().expect("id")).expect("id"),
+                decode_id("h", tag(&a["tags"], "Hash-Chain")).expect("hash"),
+            )
+        })
+        .collect();
+    verify_chain(
+        HashChain::for_new_process(pid),
+        links.iter().map(|(a, h)| (a, h)),
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
