@@ -11,6 +11,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${AO_CACHE:-$HOME/.cache/ao-rs}
+export AO_CACHE=$cache
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 export AO_FIXTURES=${AO_FIXTURES:-$(cd "$root/.." && pwd)/shared/fixtures/ans104}
 

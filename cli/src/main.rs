@@ -2,7 +2,7 @@
 //! local devnet as their issues land.
 //!
 //! One file per verb group: `wallet.rs` (make keys, show addresses), `item.rs` (inspect and sign
-//! ANS-104 data items). Each verb is a thin shell around `ao-core`: the protocol lives there, this
+//! ANS-104 data items), `module.rs` (run a process module locally with the CU's loader). Each verb is a thin shell around `ao-core`: the protocol lives there, this
 //! crate reads files, parses flags and prints.
 //!
 //! Exit codes: 0 success, 1 the input is invalid (e.g. an item whose signature fails), 2 usage errors
@@ -11,6 +11,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod item;
+mod module;
 mod wallet;
 
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ enum Command {
     /// Inspect and sign ANS-104 data items.
     #[command(subcommand)]
     Item(item::ItemCommand),
+    /// Run process modules locally, with the CU's loader.
+    #[command(subcommand)]
+    Module(module::ModuleCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Wallet(cmd) => wallet::run(cmd),
         Command::Item(cmd) => item::run(cmd),
+        Command::Module(cmd) => module::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,325 @@
+//! One running module instance with the emscripten2 ABI: start-up exactly as the reference glue
+//! does it (stack init, stack cookies, constructors, `main(argc, argv)`), `handle(msg, env)`
+//! through the wasm stack as `ccall` does it, snapshots of the linear memory and their restore
+//! into a fresh instance.
+
+use sha2::{Digest, Sha256};
+use wasmer::{Function, FunctionEnv, Instance, Memory, Store, Value};
+
+use crate::loader::CompiledModule;
+use crate::loader::error::LoaderError;
+use crate::loader::format::ModuleFormat;
+use crate::loader::host::{self, AbiExports, HostState, Trap};
+
+/// The gas limit when a process sets none: the reference glue's `DEFAULT_GAS_LIMIT` (9e15).
+pub const DEFAULT_GAS_LIMIT: u64 = 9_000_000_000_000_000;
+
+/// The environment strings emscripten's glue gives every program (v1/2/3), `_` being the program
+/// name; part of the memory image once `environ_get` copied them in.
+pub fn default_env_strings(program: &str) -> Vec<String> {
+    vec![
+        "USER=web_user".into(),
+        "LOGNAME=web_user".into(),
+        "PATH=/".into(),
+        "PWD=/".into(),
+        "HOME=/home/web_user".into(),
+        "LANG=C.UTF-8".into(),
+        format!("_={program}"),
+    ]
+}
+
+/// The program name and arguments `main` receives when none are configured: fixed, so every
+/// ao-rs CU builds the same memory image. (The reference passes its node command line, which
+/// differs per deployment; `argv` reproduces any of them.)
+pub const DEFAULT_ARGV: [&str; 1] = ["/ao/process"];
+
+/// How an instance is started and limited.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Gas allowed per call (and for start-up); `None` = [`DEFAULT_GAS_LIMIT`].
+    pub compute_limit: Option<u64>,
+    /// Largest memory, bytes; also caps growth below the format's own maximum.
+    pub memory_limit: Option<u64>,
+    /// `main`'s argv, program name first.
+    pub argv: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            compute_limit: None,
+            memory_limit: None,
+            argv: DEFAULT_ARGV.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// Why a `handle` call produced no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// A trap, out of gas, abort or exit: the instance must be discarded.
+    #[error("{0}")]
+    Trap(String),
+    /// A loader-level failure.
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+}
+
+/// The module's reply to one `handle` call.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// `ok` of `{"ok": ..., "response": ...}`.
+    pub ok: bool,
+    /// `response`.
+    pub response: serde_json::Value,
+    /// Gas charged by the call, for formats whose glue meters.
+    pub gas_used: Option<u64>,
+}
+
+/// A started instance.
+pub struct AoInstance {
+    store: Store,
+    env: FunctionEnv<HostState>,
+    exports: AbiExports,
+    handle: Function,
+    _instance: Instance,
+    format: ModuleFormat,
+}
+
+fn trap_text(e: wasmer::RuntimeError) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(t) => t.to_string(),
+        None => e.message(),
+    }
+}
+
+fn get_fn(instance: &Instance, name: &str, format: ModuleFormat) -> Result<Function, LoaderError> {
+    instance
+        .exports
+        .get_function(name)
+        .cloned()
+        .map_err(|_| LoaderError::MissingExport(name.to_string(), format.to_string()))
+}
+
+impl AoInstance {
+    /// Instantiate `module` and run the format's start-up.
+    pub fn new(module: &CompiledModule, options: &Options) -> Result<AoInstance, LoaderError> {
+        let format = module.format;
+        if !format.is_supported() {
+            return Err(LoaderError::UnsupportedFormat(format.to_string()));
+        }
+        let mut store = Store::new(module.engine.clone());
+        let heap_max = options
+            .memory_limit
+            .map_or(format.heap_max(), |l| l.min(format.heap_max()));
+        let program = options.argv.first().cloned().unwrap_or_default();
+        let env = FunctionEnv::new(
+            &mut store,
+            HostState {
+                exports: None,
+                temp_ret0: 0,
+                tzset_called: false,
+                gas_used: 0,
+                gas_limit: options.compute_limit.unwrap_or(DEFAULT_GAS_LIMIT),
+                heap_max,
+                env_strings: default_env_strings(&program),
+                output: Vec::new(),
+            },
+        );
+        let imports = host::imports(&mut store, &env, &module.module, format)?;
+        let instance = Instance::new(&mut store, &module.module, &imports)
+            .map_err(|e| LoaderError::Start(e.to_string()))?;
+        let memory: Memory = instance
+            .exports
+            .get_memory("memory")
+            .cloned()
+            .map_err(|_| LoaderError::MissingExport("memory".into(), format.to_string()))?;
+        let exports = AbiExports {
+            memory,
+            table: instance
+                .exports
+                .get_table("__indirect_function_table")
+                .ok()
+                .cloned(),
+            stack_save: get_fn(&instance, "stackSave", format)?,
+            stack_restore: get_fn(&instance, "stackRestore", format)?,
+            stack_alloc: get_fn(&instance, "stackAlloc", format)?,
+            set_threw: instance.exports.get_function("setThrew").ok().cloned(),
+            malloc: instance.exports.get_function("malloc").ok().cloned(),
+            errno_location: instance
+                .exports
+                .get_function("__errno_location")
+                .ok()
+                .cloned(),
+        };
+        env.as_mut(&mut store).exports = Some(exports.clone());
+        let handle = get_fn(&instance, "handle", format)?;
+        let mut me = AoInstance {
+            store,
+            env,
+            exports,
+            handle,
+            _instance: instance,
+            format,
+        };
+        me.start(&options.argv)?;
+        Ok(me)
+    }
+
+    fn call(&mut self, f: &Function, args: &[Value]) -> Result<Box<[Value]>, String> {
+        f.call(&mut self.store, args).map_err(trap_text)
+    }
+
+    fn call_ptr(&mut self, f: &Function, args: &[Value]) -> Result<u64, String> {
+        match self.call(f, args)?.first() {
+            Some(Value::I32(v)) => Ok(u64::from(*v as u32)),
+            Some(Value::I64(v)) => Ok(*v as u64),
+            _ => Err("expected a pointer result".into()),
+        }
+    }
+
+    fn write(&mut self, ptr: u64, bytes: &[u8]) -> Result<(), String> {
+        self.exports
+            .memory
+            .view(&self.store)
+            .write(ptr, bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `stackAlloc(size)` and write `bytes` there; returns the address.
+    fn on_stack(&mut self, size: u64, bytes: &[u8]) -> Result<u64, String> {
+        let alloc = self.exports.stack_alloc.clone();
+        let ptr = self.call_ptr(&alloc, &[Value::I32(size as i32)])?;
+        self.write(ptr, bytes)?;
+        Ok(ptr)
+    }
+
+    /// emscripten2 start-up (`run()` in the glue).
+    fn start(&mut self, argv: &[String]) -> Result<(), LoaderError> {
+        let start = |e: String| LoaderError::Start(e);
+        let instance = &self._instance;
+        let stack_init = get_fn(instance, "emscripten_stack_init", self.format)?;
+        let stack_end = get_fn(instance, "emscripten_stack_get_end", self.format)?;
+        let ctors = get_fn(instance, "__wasm_call_ctors", self.format)?;
+        let main = get_fn(instance, "main", self.format)?;
+        self.call(&stack_init, &[]).map_err(start)?;
+        // writeStackCookie(): two words at the stack's end, and "emsc" at address 0.
+        let max = self.call_ptr(&stack_end, &[]).map_err(start)?;
+        self.write(max, &0x0213_5467u32.to_le_bytes())
+            .map_err(start)?;
+        self.write(max + 4, &0x89BA_CDFEu32.to_le_bytes())
+            .map_err(start)?;
+        self.write(0, &0x6373_6d65u32.to_le_bytes())
+            .map_err(start)?;
+        self.call(&ctors, &[]).map_err(start)?;
+        // callMain(args): the argv array first, then each string, all on the stack, never freed.
+        let argc = argv.len();
+        let array = self.on_stack(((argc + 1) * 4) as u64, &[]).map_err(start)?;
+        let mut pointers = Vec::with_capacity((argc + 1) * 4);
+        for arg in argv {
+            let mut bytes = arg.as_bytes().to_vec();
+            bytes.push(0);
+            let p = self.on_stack(bytes.len() as u64, &bytes).map_err(start)?;
+            pointers.extend_from_slice(&(p as u32).to_le_bytes());
+        }
+        pointers.extend_from_slice(&0u32.to_le_bytes());
+        self.write(array, &pointers).map_err(start)?;
+        match main.call(
+            &mut self.store,
+            &[Value::I32(argc as i32), Value::I32(array as i32)],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Exit(0))) => Ok(()),
+            Err(e) => Err(LoaderError::Start(format!("main: {}", trap_text(e)))),
+        }
+    }
+
+    /// Overwrite memory from the start with a snapshot, growing it first if it is smaller (bytes
+    /// above the snapshot keep what the fresh instance had, as in the reference).
+    pub fn load_memory(&mut self, snapshot: &[u8]) -> Result<(), LoaderError> {
+        let size = self.exports.memory.view(&self.store).data_size();
+        if (snapshot.len() as u64) > size {
+            let heap_max = self.env.as_ref(&self.store).heap_max;
+            let memory = self.exports.memory.clone();
+            if !host::resize_heap(&mut self.store, &memory, heap_max, snapshot.len() as u64) {
+                return Err(LoaderError::SnapshotTooLarge {
+                    size: snapshot.len(),
+                    max: heap_max,
+                });
+            }
+        }
+        self.write(0, snapshot).map_err(LoaderError::Start)
+    }
+
+    /// Call `handle(msg, env)` the way `ccall` does: both strings on the wasm stack (emscripten2
+    /// reserves 4 bytes per UTF-16 unit plus the NUL), the reply read up to its NUL, the stack
+    /// restored only after a normal return. Gas is refilled first.
+    pub fn handle(&mut self, msg: &str, env: &str) -> Result<Reply, CallError> {
+        {
+            let state = self.env.as_mut(&mut self.store);
+            state.gas_used = 0;
+            state.output.clear();
+        }
+        let save = self.exports.stack_save.clone();
+        let sp = self.call(&save, &[]).map_err(CallError::Trap)?;
+        let mut ptrs = Vec::with_capacity(2);
+        for s in [msg, env] {
+            let size = (s.encode_utf16().count() as u64) * 4 + 1;
+            let mut bytes = s.as_bytes().to_vec();
+            bytes.push(0);
+            ptrs.push(self.on_stack(size, &bytes).map_err(CallError::Trap)?);
+        }
+        let handle = self.handle.clone();
+        let out = self
+            .call_ptr(
+                &handle,
+                &[Value::I32(ptrs[0] as i32), Value::I32(ptrs[1] as i32)],
+            )
+            .map_err(CallError::Trap)?;
+        let text =
+            host::read_c_string(&self.exports.memory, &self.store, out).map_err(CallError::Trap)?;
+        let restore = self.exports.stack_restore.clone();
+        self.call(&restore, &sp).map_err(CallError::Trap)?;
+        let gas_used = Some(self.env.as_ref(&self.store).gas_used);
+        let reply: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+            LoaderError::BadReply(format!(
+                "{e}: {}",
+                String::from_utf8_lossy(&text[..text.len().min(200)])
+            ))
+        })?;
+        let ok = reply.get("ok").and_then(|v| v.as_bool()).unwrap_or(false);
+        let response = reply
+            .get("response")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        Ok(Reply {
+            ok,
+            response,
+            gas_used,
+        })
+    }
+
+    /// A copy of the linear memory (the snapshot the reference returns as `Memory`).
+    pub fn memory(&self) -> Vec<u8> {
+        self.exports
+            .memory
+            .view(&self.store)
+            .copy_to_vec()
+            .unwrap_or_default()
+    }
+
+    /// Size of the linear memory in bytes.
+    pub fn memory_size(&self) -> u64 {
+        self.exports.memory.view(&self.store).data_size()
+    }
+
+    /// SHA-256 of the linear memory, hex.
+    pub fn memory_sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.memory()))
+    }
+
+    /// What the module wrote to stdout/stderr during the last call (bounded).
+    pub fn output(&self) -> Vec<u8> {
+        self.env.as_ref(&self.store).output.clone()
+    }
+}

@@ -1,0 +1,227 @@
+//! Conformance: our loader and the reference `@permaweb/ao-loader` 0.0.49 (run in node) evaluate
+//! the same module on the same messages and must agree on every field of every result and on the
+//! SHA-256 of the memory after each message.
+//!
+//! In CI the module is built from source here: `modules/lua-minimal` (Lua 5.3.6, emscripten2
+//! ABI) with Debian's emscripten. Outside CI, `AO_CONFORMANCE_MODULES="path|format;..."` adds
+//! other modules (the real aos builds from permaweb/ao's `loader/test/`, which this repository
+//! does not carry) to the same comparison.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ao_cu::loader::{ModuleFormat, Options, ProcessRunner, Runtime, result_line};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn cache() -> PathBuf {
+    std::env::var_os("AO_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ao-rs")
+        })
+}
+
+/// Build `modules/lua-minimal` with emscripten, once per version of its sources.
+fn minimal_module() -> PathBuf {
+    let src = repo().join("modules/lua-minimal");
+    let mut h = Sha256::new();
+    for f in ["handle.c", "compat.c", "boot.lua", "build.sh"] {
+        h.update(std::fs::read(src.join(f)).expect("module source"));
+    }
+    let out = cache()
+        .join("modules")
+        .join(format!("lua-minimal-{}", &hex::encode(h.finalize())[..16]));
+    let wasm = out.join("process.wasm");
+    if !wasm.exists() {
+        let status = Command::new("bash")
+            .arg(src.join("build.sh"))
+            .arg(&out)
+            .status()
+            .expect("run modules/lua-minimal/build.sh");
+        assert!(
+            status.success() && wasm.exists(),
+            "building the Lua test module failed; it needs emscripten (apt-get install emscripten)"
+        );
+    }
+    wasm
+}
+
+fn env_json() -> Value {
+    json!({"Process": {"Id": "AOPROCESS000000000000000000000000000000000", "Owner": "OWNER",
+        "Tags": [{"name": "Name", "value": "conformance"}]},
+        "Module": {"Id": "MODULE", "Tags": [{"name": "Module-Format", "value": "wasm32-unknown-emscripten2"}]}})
+}
+
+fn eval(id: usize, data: &str) -> Value {
+    json!({"Id": format!("MSG{id}"), "Target": "AOPROCESS000000000000000000000000000000000",
+        "Owner": "OWNER", "From": "OWNER", "Module": "MODULE", "Block-Height": "1000",
+        "Timestamp": (1_700_000_000_000u64 + id as u64).to_string(),
+        "Tags": [{"name": "Action", "value": "Eval"}], "Data": data})
+}
+
+/// The cases: arithmetic, state across messages, a Lua error (longjmp), dates through the time
+/// imports, heap growth, printing (fd_write), non-ASCII strings (UTF-16 sizing of the stack
+/// copies), a long message, and state surviving an error.
+fn messages() -> Vec<Value> {
+    let cases = [
+        "return 1 + 1",
+        "count = (count or 0) + 1; return count",
+        "error('boom')",
+        "return os.date('%Y-%m-%d %H:%M:%S') .. ' ' .. os.date('!%c', 86400 * 400)",
+        "return os.time({year = 2024, month = 2, day = 30, hour = 12})",
+        "local t = {} for i = 1, 100000 do t[i] = i * 2 end big = t return #big",
+        "print('printed'); return 'after print'",
+        "return 'héllo ✓ 😀 ' .. #msg.Data",
+        &format!("return #'{}'", "x".repeat(20_000)),
+        "count = count + 1; return count",
+        "return string.format('%.3f', math.pi) .. tostring(nil) .. tostring(#big)",
+    ];
+    cases.iter().enumerate().map(|(i, d)| eval(i, d)).collect()
+}
+
+/// Run the reference harness; returns the argv it gave `main` and its result lines.
+fn reference(wasm: &Path, format: &str, env: &Path, msgs: &Path) -> (Vec<String>, Vec<Value>) {
+    let out = ao_tests::node(
+        &repo().join("tests/js/loader-run.cjs"),
+        &[wasm.into(), format.into(), env.into(), msgs.into()],
+    );
+    assert!(
+        out.status.success(),
+        "ao-loader harness failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut argv = Vec::new();
+    let mut lines = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if let Some(a) = v.get("argv") {
+            argv = serde_json::from_value(a.clone()).expect("argv");
+        } else if v.get("memory_sha256").is_some() {
+            lines.push(v);
+        }
+    }
+    (argv, lines)
+}
+
+fn compare(wasm: &Path, format: &str) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let env_path = dir.path().join("env.json");
+    let msgs_path = dir.path().join("msgs.jsonl");
+    let env = env_json();
+    let msgs = messages();
+    std::fs::write(&env_path, env.to_string()).expect("env");
+    let text: String = msgs.iter().map(|m| format!("{m}\n")).collect();
+    std::fs::write(&msgs_path, text).expect("msgs");
+
+    let (argv, want) = reference(wasm, format, &env_path, &msgs_path);
+    assert_eq!(
+        want.len(),
+        msgs.len(),
+        "the reference gave a result per message"
+    );
+
+    let bytes = std::fs::read(wasm).expect("wasm");
+    let format = ModuleFormat::parse(format).expect("format");
+    let module = Runtime::new().compile(&bytes, format).expect("compile");
+    let options = Options {
+        argv,
+        ..Options::default()
+    };
+    let mut process = ProcessRunner::new(module, options, None);
+    for (i, (msg, want)) in msgs.iter().zip(&want).enumerate() {
+        let e = process.evaluate(msg, &env).expect("evaluate");
+        let (size, sha) = process.memory_digest();
+        let got = result_line(&e, size, &sha);
+        assert_eq!(
+            &got,
+            want,
+            "{}: message {i} ({}) differs",
+            wasm.display(),
+            msg["Data"]
+        );
+    }
+}
+
+#[test]
+fn the_lua_test_module_matches_the_reference_loader_bit_for_bit() {
+    compare(&minimal_module(), "wasm32-unknown-emscripten2");
+}
+
+#[test]
+fn modules_named_in_the_environment_match_the_reference_loader() {
+    let Ok(list) = std::env::var("AO_CONFORMANCE_MODULES") else {
+        return;
+    };
+    for entry in list.split(';').filter(|e| !e.is_empty()) {
+        let (path, format) = entry.split_once('|').expect("path|format");
+        compare(Path::new(path), format);
+    }
+}
+
+fn lua_process(options: Options, memory: Option<Vec<u8>>) -> ProcessRunner {
+    let bytes = std::fs::read(minimal_module()).expect("wasm");
+    let module = Runtime::new()
+        .compile(&bytes, ModuleFormat::Emscripten2)
+        .expect("compile");
+    ProcessRunner::new(module, options, memory)
+}
+
+#[test]
+fn out_of_memory_is_an_error_and_the_process_goes_on() {
+    let env = env_json();
+    let limit = 8 * 1024 * 1024;
+    let mut p = lua_process(
+        Options {
+            memory_limit: Some(limit),
+            ..Options::default()
+        },
+        None,
+    );
+    assert_eq!(
+        p.evaluate(&eval(0, "x = 41 return x"), &env)
+            .expect("eval")
+            .output,
+        "41"
+    );
+    let e = p
+        .evaluate(
+            &eval(
+                1,
+                "local t = {} for i = 1, 4000000 do t[i] = i end return #t",
+            ),
+            &env,
+        )
+        .expect("eval");
+    let err = e.error.expect("out of memory");
+    assert!(err.to_string().contains("not enough memory"), "{err}");
+    assert!(p.memory().expect("memory").len() as u64 <= limit);
+    assert_eq!(
+        p.evaluate(&eval(2, "return x + 1"), &env)
+            .expect("eval")
+            .output,
+        "42"
+    );
+}
+
+#[test]
+fn a_snapshot_restored_into_a_fresh_instance_continues_the_process() {
+    let env = env_json();
+    let mut p = lua_process(Options::default(), None);
+    for i in 0..2 {
+        p.evaluate(&eval(i, "n = (n or 0) + 1 return n"), &env)
+            .expect("eval");
+    }
+    let snapshot = p.memory().expect("memory").to_vec();
+    let mut q = lua_process(Options::default(), Some(snapshot));
+    let e = q
+        .evaluate(&eval(2, "n = (n or 0) + 1 return n"), &env)
+        .expect("eval");
+    assert_eq!(e.output, "3");
+}
