@@ -218,3 +218,101 @@ fn new_wallets_sign_items_that_inspect_accepts() {
     assert_eq!(bad_target.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_target.stderr).contains("target"));
 }
+
+/// A module in the emscripten2 ABI, in miniature: answers `fine` and charges 500 gas, or traps
+/// when the message is `{"Data":"trap"}`.
+const TINY_MODULE: &str = r#"
+(module
+  (import "metering" "usegas" (func $usegas (param i32)))
+  (memory (export "memory") 2 4)
+  (global $sp (mut i32) (i32.const 65536))
+  (func (export "stackSave") (result i32) global.get $sp)
+  (func (export "stackRestore") (param i32) local.get 0 global.set $sp)
+  (func (export "stackAlloc") (param i32) (result i32)
+    global.get $sp local.get 0 i32.sub i32.const -16 i32.and global.set $sp global.get $sp)
+  (func (export "emscripten_stack_init"))
+  (func (export "emscripten_stack_get_end") (result i32) i32.const 1024)
+  (func (export "__wasm_call_ctors"))
+  (func (export "main") (param i32 i32) (result i32) i32.const 0)
+  (data (i32.const 2048) "{\"ok\":true,\"response\":{\"Output\":\"fine\"}}\00")
+  (func (export "handle") (param $msg i32) (param $env i32) (result i32)
+    (if (i32.eq (i32.load8_u offset=9 (local.get $msg)) (i32.const 116)) (then unreachable))
+    (call $usegas (i32.const 500))
+    i32.const 2048)
+)"#;
+
+#[test]
+fn module_run_prints_one_result_line_per_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("tiny.wasm");
+    std::fs::write(&wasm, wasmer::wat2wasm(TINY_MODULE.as_bytes()).unwrap()).unwrap();
+    let env = dir.path().join("env.json");
+    std::fs::write(&env, r#"{"Process":{"Id":"P","Owner":"O","Tags":[]}}"#).unwrap();
+    let msgs = dir.path().join("msgs.jsonl");
+    std::fs::write(
+        &msgs,
+        "{\"Data\":\"ok\"}\n{\"Data\":\"trap\"}\n\n{\"Data\":\"ok\"}\n",
+    )
+    .unwrap();
+    let (w, e, m) = (
+        wasm.to_str().unwrap(),
+        env.to_str().unwrap(),
+        msgs.to_str().unwrap(),
+    );
+    let out = ao(&[
+        "module",
+        "run",
+        w,
+        "--format",
+        "wasm32-unknown-emscripten2",
+        "--env",
+        e,
+        "--messages",
+        m,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["Output"], "fine");
+    assert_eq!(lines[0]["GasUsed"], 500);
+    assert_eq!(lines[0]["memory_bytes"], 131072);
+    assert_eq!(lines[0]["memory_sha256"].as_str().unwrap().len(), 64);
+    assert!(lines[1]["Error"].as_str().unwrap().contains("unreachable"));
+    assert_eq!(
+        lines[1]["memory_sha256"], lines[0]["memory_sha256"],
+        "rolled back"
+    );
+    assert_eq!(lines[2]["Output"], "fine");
+
+    let bad = ao(&[
+        "module",
+        "run",
+        w,
+        "--format",
+        "wasm32-wasi",
+        "--env",
+        e,
+        "--messages",
+        m,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown Module-Format \"wasm32-wasi\""));
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0\x05").unwrap();
+    let truncated = ao(&[
+        "module",
+        "run",
+        w,
+        "--format",
+        "wasm32-unknown-emscripten2",
+        "--env",
+        e,
+        "--messages",
+        m,
+    ]);
+    assert_eq!(truncated.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&truncated.stderr).contains("does not compile"));
+}
