@@ -1,8 +1,42 @@
-//! The `cu` binary. Not implemented yet: it says so and exits non-zero rather than pretend to serve.
+//! The `cu` binary: flags to [`ao_cu::Config`], serve, print the ready line, stop on a signal.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "{}: not implemented yet (see the project's issues)",
-        ao_cu::UNIT_NAME
-    )
+use std::sync::Arc;
+
+use ao_core::wallet::{Wallet, WalletKind};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = ao_cu::config::CuArgs::parse();
+    ao_runtime::init_logging(args.server.log_format)?;
+    let data_dir = args.server.data_dir_or(ao_cu::config::DEFAULT_DATA_DIR);
+    let wallet_path = args
+        .wallet
+        .clone()
+        .unwrap_or_else(|| data_dir.join("wallet.json"));
+    let wallet = match std::fs::read_to_string(&wallet_path) {
+        Ok(text) => Wallet::from_json(&text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.wallet.is_none() => {
+            let w = Wallet::generate(WalletKind::Ed25519)?;
+            std::fs::create_dir_all(&data_dir)?;
+            std::fs::write(&wallet_path, w.to_json())?;
+            w
+        }
+        Err(e) => anyhow::bail!("wallet {}: {e}", wallet_path.display()),
+    };
+    let gateway =
+        ao_arweave::HttpGateway::new(&args.gateway_url, &ao_arweave::ClientConfig::default())?;
+    let cu = ao_cu::serve(ao_cu::Config {
+        data_dir: data_dir.join("db"),
+        http_addr: args.server.http_addr_or(ao_cu::config::DEFAULT_HTTP_ADDR),
+        su_url: args.su_url,
+        gateway: Arc::new(gateway),
+        address: wallet.address(),
+        checkpoint_every: args.checkpoint_every,
+    })
+    .await?;
+    ao_runtime::ready_line(&[("http", cu.http_addr)])?;
+    ao_runtime::shutdown_signal().await;
+    cu.shutdown().await;
+    Ok(())
 }

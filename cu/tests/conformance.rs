@@ -7,49 +7,14 @@
 //! other modules (the real aos builds from permaweb/ao's `loader/test/`, which this repository
 //! does not carry) to the same comparison.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+mod common;
+
+use common::{minimal_module, repo};
 
 use ao_cu::loader::{ModuleFormat, Options, ProcessRunner, Runtime, result_line};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn cache() -> PathBuf {
-    std::env::var_os("AO_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ao-rs")
-        })
-}
-
-/// Build `modules/lua-minimal` with emscripten, once per version of its sources.
-fn minimal_module() -> PathBuf {
-    let src = repo().join("modules/lua-minimal");
-    let mut h = Sha256::new();
-    for f in ["handle.c", "compat.c", "boot.lua", "build.sh"] {
-        h.update(std::fs::read(src.join(f)).expect("module source"));
-    }
-    let out = cache()
-        .join("modules")
-        .join(format!("lua-minimal-{}", &hex::encode(h.finalize())[..16]));
-    let wasm = out.join("process.wasm");
-    if !wasm.exists() {
-        let status = Command::new("bash")
-            .arg(src.join("build.sh"))
-            .arg(&out)
-            .status()
-            .expect("run modules/lua-minimal/build.sh");
-        assert!(
-            status.success() && wasm.exists(),
-            "building the Lua test module failed; it needs emscripten (apt-get install emscripten)"
-        );
-    }
-    wasm
-}
 
 fn env_json() -> Value {
     json!({"Process": {"Id": "AOPROCESS000000000000000000000000000000000", "Owner": "OWNER",

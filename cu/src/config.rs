@@ -1,0 +1,52 @@
+//! The CU's flags and environment (clap), with defaults that work for the local devnet.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+
+use ao_runtime::ServerArgs;
+use clap::Parser;
+
+use crate::process::DEFAULT_CHECKPOINT_EVERY;
+
+/// Data directory when `--data-dir` is not given, beside the SU's and the local gateway's.
+pub const DEFAULT_DATA_DIR: &str = ".ao-data/cu";
+/// HTTP address: 6363, the reference CU's port in AO's examples.
+pub const DEFAULT_HTTP_ADDR: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6363));
+/// gRPC address: reserved for the Compute service (not served yet).
+pub const DEFAULT_GRPC_ADDR: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6364));
+/// The SU's gRPC endpoint: the `su` default.
+pub const DEFAULT_SU_URL: &str = "http://127.0.0.1:9001";
+/// The local gateway.
+pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:1984";
+
+/// `cu`: the ao-rs Compute Unit.
+///
+/// Evaluates processes from their SU schedules in the process's wasm module (Wasmer), stores every
+/// result and memory checkpoints in RocksDB, and serves results, dry-runs and state over the AO
+/// HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "cu", version)]
+pub struct CuArgs {
+    /// Data directory, listen addresses and log format, shared by every ao-rs server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// The SU's gRPC URL (ReadSchedule, GetProcess, GetMessage).
+    #[arg(long, value_name = "URL", env = "AO_SU_URL", default_value = DEFAULT_SU_URL)]
+    pub su_url: String,
+
+    /// Arweave gateway for modules and assigned transactions.
+    #[arg(long, value_name = "URL", env = "AO_GATEWAY_URL", default_value = DEFAULT_GATEWAY_URL)]
+    pub gateway_url: String,
+
+    /// The CU's wallet (its address is what `GET /` reports). Default: `wallet.json` in the data
+    /// directory, created (ed25519) on first start.
+    #[arg(long, value_name = "FILE", env = "AO_CU_WALLET")]
+    pub wallet: Option<PathBuf>,
+
+    /// Messages between memory checkpoints.
+    #[arg(long, value_name = "N", env = "AO_CU_CHECKPOINT_EVERY", default_value_t = DEFAULT_CHECKPOINT_EVERY)]
+    pub checkpoint_every: u64,
+}

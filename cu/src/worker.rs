@@ -1,0 +1,91 @@
+//! A process's wasm instance lives on its own thread: Wasmer's `Store` and instances cannot move
+//! between threads, and one instance must never serve two evaluations at once. The async side
+//! sends commands and awaits replies; many processes evaluate in parallel on their threads.
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::loader::{CompiledModule, Evaluation, LoaderError, Options, ProcessRunner};
+
+enum Cmd {
+    Evaluate(
+        Value,
+        Value,
+        oneshot::Sender<Result<Evaluation, LoaderError>>,
+    ),
+    DryRun(
+        Value,
+        Value,
+        oneshot::Sender<Result<Evaluation, LoaderError>>,
+    ),
+    Memory(oneshot::Sender<Option<Vec<u8>>>),
+}
+
+/// The handle of a process's evaluation thread. Dropping it ends the thread.
+pub struct Worker {
+    tx: std::sync::mpsc::Sender<Cmd>,
+}
+
+/// The thread is gone (it panicked): the process must be reloaded.
+fn gone() -> LoaderError {
+    LoaderError::Start("the process's evaluation thread stopped".into())
+}
+
+impl Worker {
+    /// Start the thread with a process on `module`, from `memory` when given.
+    pub fn spawn(
+        module: CompiledModule,
+        options: Options,
+        memory: Option<Vec<u8>>,
+    ) -> Result<Worker, LoaderError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Cmd>();
+        std::thread::Builder::new()
+            .name("cu-process".into())
+            .spawn(move || {
+                let mut runner = ProcessRunner::new(module.clone(), options.clone(), memory);
+                for cmd in rx {
+                    match cmd {
+                        Cmd::Evaluate(msg, env, reply) => {
+                            let _ = reply.send(runner.evaluate(&msg, &env));
+                        }
+                        Cmd::DryRun(msg, env, reply) => {
+                            let memory = runner.memory().map(<[u8]>::to_vec);
+                            let mut copy =
+                                ProcessRunner::new(module.clone(), options.clone(), memory);
+                            let _ = reply.send(copy.evaluate(&msg, &env));
+                        }
+                        Cmd::Memory(reply) => {
+                            let _ = reply.send(runner.memory().map(<[u8]>::to_vec));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| LoaderError::Start(format!("cannot start an evaluation thread: {e}")))?;
+        Ok(Worker { tx })
+    }
+
+    /// Evaluate a message on the process (its memory advances, or rolls back on `Error`).
+    pub async fn evaluate(&self, msg: Value, env: Value) -> Result<Evaluation, LoaderError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Evaluate(msg, env, reply))
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Evaluate a message on a copy of the process's memory; the process is unchanged.
+    pub async fn dry_run(&self, msg: Value, env: Value) -> Result<Evaluation, LoaderError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::DryRun(msg, env, reply))
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// A copy of the process's memory (`None` before its first message).
+    pub async fn memory(&self) -> Result<Option<Vec<u8>>, LoaderError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Cmd::Memory(reply)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
+}

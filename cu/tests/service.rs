@@ -1,0 +1,241 @@
+//! The evaluation service end to end over loopback: a real local gateway holding the module, a
+//! real SU holding the schedule, and the CU evaluating it: results by message id, dry-run that
+//! changes nothing, results listing, state, hash-chain verification, and a restart that resumes
+//! from the stored checkpoint.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ao_arweave::local::{self, LocalGateway};
+use ao_arweave::{Bundler, ClientConfig, HttpClient, HttpGateway};
+use ao_core::ao::{MessageBuilder, ModuleBuilder, ProcessBuilder};
+use ao_core::wallet::{Ed25519Wallet, Wallet, WalletKind};
+use serde_json::{Value, json};
+
+struct Net {
+    dir: tempfile::TempDir,
+    gateway: LocalGateway,
+    su: ao_su::RunningSu,
+    http: reqwest::Client,
+    user: Ed25519Wallet,
+    module: String,
+}
+
+async fn net() -> Net {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut g = local::Config::new(dir.path().join("gateway"));
+    g.http_addr = "127.0.0.1:0".parse().expect("addr");
+    g.block_interval = Duration::ZERO;
+    let gateway = local::serve(g).await.expect("gateway");
+    let wallet = Wallet::generate(WalletKind::Ed25519).expect("wallet");
+    let mut s =
+        ao_su::Config::new(dir.path().join("su"), wallet, &gateway.url()).expect("su config");
+    s.http_addr = "127.0.0.1:0".parse().expect("addr");
+    s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    let su = ao_su::serve(s).await.expect("su");
+    let user = Ed25519Wallet::generate();
+    let wasm = std::fs::read(common::minimal_module()).expect("wasm");
+    let module = ModuleBuilder::new("wasm32-unknown-emscripten2", "JSON-1", "JSON-1", wasm)
+        .sign(&user)
+        .expect("module");
+    gateway.upload(module.item()).await.expect("upload module");
+    let http = HttpClient::new(&ClientConfig::default())
+        .expect("client")
+        .reqwest()
+        .clone();
+    Net {
+        dir,
+        gateway,
+        su,
+        http,
+        user,
+        module: module.id(),
+    }
+}
+
+async fn cu(net: &Net, checkpoint_every: u64) -> ao_cu::RunningCu {
+    let gateway = HttpGateway::new(&net.gateway.url(), &ClientConfig::default()).expect("gateway");
+    ao_cu::serve(ao_cu::Config {
+        data_dir: net.dir.path().join("cu"),
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        su_url: format!("http://{}", net.su.grpc_addr),
+        gateway: Arc::new(gateway),
+        address: "CU-ADDRESS".into(),
+        checkpoint_every,
+    })
+    .await
+    .expect("cu")
+}
+
+impl Net {
+    async fn post(&self, body: &[u8]) -> String {
+        let r = self
+            .http
+            .post(format!("{}/", self.su.url()))
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+        serde_json::from_slice::<Value>(&r.bytes().await.expect("body")).expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    }
+
+    async fn spawn(&self) -> String {
+        let raw = ao_core::encoding::decode_id("module", &self.module).expect("id");
+        let p = ProcessBuilder::new(raw, self.su.address.clone())
+            .sign(&self.user)
+            .expect("process");
+        self.post(p.item().as_bytes()).await
+    }
+
+    async fn eval(&self, pid: &str, code: &str) -> String {
+        let raw = ao_core::encoding::decode_id("pid", pid).expect("pid");
+        // aos-style anchors (a per-sender counter) keep equal messages distinct items.
+        static REF: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = REF.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut anchor = [0u8; 32];
+        anchor.copy_from_slice(format!("{n:032}").as_bytes());
+        let m = MessageBuilder::new(raw)
+            .anchor(anchor)
+            .tag("Action", "Eval")
+            .data(code)
+            .sign(&self.user)
+            .expect("message");
+        self.post(m.item().as_bytes()).await
+    }
+}
+
+async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
+    let r = http.get(url).send().await.expect("get");
+    let status = r.status().as_u16();
+    let body = r.bytes().await.expect("body");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_dry_run_state_and_a_restart_from_the_checkpoint() {
+    let net = net().await;
+    let pid = net.spawn().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            net.eval(&pid, "count = (count or 0) + 1 return count")
+                .await,
+        );
+    }
+    let cu1 = cu(&net, 2).await;
+
+    // The last message first: everything before it is evaluated on the way, in order.
+    let (status, r) = get(
+        &net.http,
+        format!("{}/result/{}?process-id={pid}", cu1.url(), ids[4]),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["Output"], "5");
+    assert_eq!(r["Messages"], json!([]));
+    assert_eq!(r["GasUsed"], 0);
+    assert!(r.get("Error").is_none());
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{}?process-id={pid}", cu1.url(), ids[1]),
+    )
+    .await;
+    assert_eq!(r["Output"], "2", "an earlier result comes from the store");
+    let (_, boot) = get(
+        &net.http,
+        format!("{}/result/{pid}?process-id={pid}", cu1.url()),
+    )
+    .await;
+    assert_eq!(boot["Output"], "", "the process's own message (nonce 0)");
+
+    // Dry-run sees the latest state and changes nothing.
+    let dry = json!({"Owner": "someone", "Tags": [{"name": "Action", "value": "Eval"}],
+        "Data": "count = count + 100 return count"});
+    let r = net
+        .http
+        .post(format!("{}/dry-run?process-id={pid}", cu1.url()))
+        .header("content-type", "application/json")
+        .body(dry.to_string())
+        .send()
+        .await
+        .expect("dry-run");
+    assert_eq!(r.status(), 200);
+    let body: Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+    assert_eq!(body["Output"], "105");
+    let next = net.eval(&pid, "count = count + 1 return count").await;
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{next}?process-id={pid}", cu1.url()),
+    )
+    .await;
+    assert_eq!(r["Output"], "6", "the dry-run left the process unchanged");
+
+    // A Lua error is an Error and rolls back; the process goes on.
+    let bad = net.eval(&pid, "count = 1000 error('boom')").await;
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{bad}?process-id={pid}", cu1.url()),
+    )
+    .await;
+    assert!(r["Error"].as_str().expect("error").contains("boom"));
+
+    // Listing: stored results without the failed one, with cursors.
+    let (status, page) = get(&net.http, format!("{}/results/{pid}?limit=3", cu1.url())).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    assert_eq!(page["edges"].as_array().expect("edges").len(), 3);
+    let (status, state) = {
+        let r = net
+            .http
+            .get(format!("{}/state/{pid}", cu1.url()))
+            .send()
+            .await
+            .expect("state");
+        (r.status().as_u16(), r.bytes().await.expect("bytes"))
+    };
+    assert_eq!(status, 200);
+    assert!(state.len() >= 6 * 1024 * 1024);
+
+    // Refusals.
+    let (status, _) = get(&net.http, format!("{}/result/{}", cu1.url(), ids[0])).await;
+    assert_eq!(status, 400, "process-id is required");
+    let unknown = ao_core::encoding::b64url([9u8; 32]);
+    let (status, _) = get(
+        &net.http,
+        format!("{}/result/{unknown}?process-id={pid}", cu1.url()),
+    )
+    .await;
+    assert_eq!(status, 404);
+    cu1.shutdown().await;
+
+    // Restart: the stored checkpoint holds the last evaluated nonce; new messages continue from it.
+    let last = net.eval(&pid, "count = count + 1 return count").await;
+    let cu2 = cu(&net, 2).await;
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{last}?process-id={pid}", cu2.url()),
+    )
+    .await;
+    assert_eq!(
+        r["Output"], "7",
+        "memory restored from the checkpoint (the failed message rolled back)"
+    );
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{}?process-id={pid}", cu2.url(), ids[2]),
+    )
+    .await;
+    assert_eq!(r["Output"], "3", "old results survive the restart");
+    cu2.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let store = ao_cu::store::Store::open(&net.dir.path().join("cu")).expect("reopen");
+    let raw = ao_core::encoding::decode_id("pid", &pid).expect("pid");
+    let cp = store.checkpoint(&raw).expect("read").expect("a checkpoint");
+    assert_eq!(cp.nonce, 8, "the checkpoint is at the last evaluated nonce");
+}
