@@ -21,9 +21,20 @@ enum Cmd {
     Memory(oneshot::Sender<Option<Vec<u8>>>),
 }
 
-/// The handle of a process's evaluation thread. Dropping it ends the thread.
+/// The handle of a process's evaluation thread. Dropping it ends the thread and waits for it, so
+/// that no Wasmer instance outlives the CU (a process exiting under a live instance can crash).
 pub struct Worker {
-    tx: std::sync::mpsc::Sender<Cmd>,
+    tx: Option<std::sync::mpsc::Sender<Cmd>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The thread is gone (it panicked): the process must be reloaded.
@@ -39,7 +50,7 @@ impl Worker {
         memory: Option<Vec<u8>>,
     ) -> Result<Worker, LoaderError> {
         let (tx, rx) = std::sync::mpsc::channel::<Cmd>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("cu-process".into())
             .spawn(move || {
                 let mut runner = ProcessRunner::new(module.clone(), options.clone(), memory);
@@ -61,31 +72,38 @@ impl Worker {
                 }
             })
             .map_err(|e| LoaderError::Start(format!("cannot start an evaluation thread: {e}")))?;
-        Ok(Worker { tx })
+        Ok(Worker {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, cmd: Cmd) -> Result<(), LoaderError> {
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(cmd)
+            .map_err(|_| gone())
     }
 
     /// Evaluate a message on the process (its memory advances, or rolls back on `Error`).
     pub async fn evaluate(&self, msg: Value, env: Value) -> Result<Evaluation, LoaderError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Evaluate(msg, env, reply))
-            .map_err(|_| gone())?;
+        self.send(Cmd::Evaluate(msg, env, reply))?;
         rx.await.map_err(|_| gone())?
     }
 
     /// Evaluate a message on a copy of the process's memory; the process is unchanged.
     pub async fn dry_run(&self, msg: Value, env: Value) -> Result<Evaluation, LoaderError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::DryRun(msg, env, reply))
-            .map_err(|_| gone())?;
+        self.send(Cmd::DryRun(msg, env, reply))?;
         rx.await.map_err(|_| gone())?
     }
 
     /// A copy of the process's memory (`None` before its first message).
     pub async fn memory(&self) -> Result<Option<Vec<u8>>, LoaderError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Cmd::Memory(reply)).map_err(|_| gone())?;
+        self.send(Cmd::Memory(reply))?;
         rx.await.map_err(|_| gone())
     }
 }

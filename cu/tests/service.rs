@@ -70,6 +70,12 @@ async fn cu(net: &Net, checkpoint_every: u64) -> ao_cu::RunningCu {
 }
 
 impl Net {
+    /// Stop the SU and the gateway cleanly (their stores closed before the test process exits).
+    async fn close(self) {
+        self.su.shutdown().await;
+        self.gateway.shutdown().await;
+    }
+
     async fn post(&self, body: &[u8]) -> String {
         let r = self
             .http
@@ -86,8 +92,13 @@ impl Net {
     }
 
     async fn spawn(&self) -> String {
+        self.spawn_named("a").await
+    }
+
+    async fn spawn_named(&self, name: &str) -> String {
         let raw = ao_core::encoding::decode_id("module", &self.module).expect("id");
         let p = ProcessBuilder::new(raw, self.su.address.clone())
+            .tag("Name", name)
             .sign(&self.user)
             .expect("process");
         self.post(p.item().as_bytes()).await
@@ -233,9 +244,72 @@ async fn results_dry_run_state_and_a_restart_from_the_checkpoint() {
     .await;
     assert_eq!(r["Output"], "3", "old results survive the restart");
     cu2.shutdown().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let store = ao_cu::store::Store::open(&net.dir.path().join("cu")).expect("reopen");
+    // The CU's store closes once its last request is gone; retry while it is still releasing.
+    let mut reopened = None;
+    for _ in 0..100 {
+        if let Ok(s) = ao_cu::store::Store::open(&net.dir.path().join("cu")) {
+            reopened = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let store = reopened.expect("the CU's store reopens after shutdown");
     let raw = ao_core::encoding::decode_id("pid", &pid).expect("pid");
     let cp = store.checkpoint(&raw).expect("read").expect("a checkpoint");
     assert_eq!(cp.nonce, 8, "the checkpoint is at the last evaluated nonce");
+    drop(store);
+    net.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_assigned_to_a_second_process_is_loaded_from_the_gateway() {
+    let net = net().await;
+    let a = net.spawn().await;
+    let b = net.spawn_named("b").await;
+    let m = net
+        .eval(
+            &a,
+            "return tostring(msg.Target == env.Process.Id) .. ' ' .. msg.Nonce",
+        )
+        .await;
+    let url = format!("{}/?process-id={b}&assign={m}", net.su.url());
+    let r = net.http.post(url).send().await.expect("assign");
+    assert_eq!(r.status(), 200);
+    let body: Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+    let assignment = body["id"].as_str().expect("id").to_string();
+    // The CU reads a bare assignment's message from the gateway: wait for the SU's upload.
+    let gateway = HttpGateway::new(&net.gateway.url(), &ClientConfig::default()).expect("gw");
+    let mut uploaded = false;
+    for _ in 0..600 {
+        if !ao_arweave::Gateway::transactions_by_id(&gateway, std::slice::from_ref(&m))
+            .await
+            .expect("query")
+            .is_empty()
+        {
+            uploaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        uploaded,
+        "the SU's uploader did not deliver {m} to the gateway"
+    );
+    let cu = cu(&net, 100).await;
+    let (_, in_a) = get(&net.http, format!("{}/result/{m}?process-id={a}", cu.url())).await;
+    assert_eq!(in_a["Output"], "true 1");
+    let (status, in_b) = get(
+        &net.http,
+        format!("{}/result/{assignment}?process-id={b}", cu.url()),
+    )
+    .await;
+    assert_eq!(status, 200, "{in_b}");
+    assert_eq!(
+        in_b["Output"], "false 1",
+        "B sees the message with its own nonce and A as Target"
+    );
+    let (_, by_message) = get(&net.http, format!("{}/result/{m}?process-id={b}", cu.url())).await;
+    assert_eq!(by_message, in_b, "found by the assigned id too, within B");
+    cu.shutdown().await;
+    net.close().await;
 }
