@@ -3,8 +3,8 @@
 //! SHA-256 of the memory after each message.
 //!
 //! In CI the module is built from source here: `modules/lua-minimal` (Lua 5.3.6, emscripten2
-//! ABI) with Debian's emscripten. Outside CI, `AO_CONFORMANCE_MODULES="path|format;..."` adds
-//! other modules (the real aos builds from permaweb/ao's `loader/test/`, which this repository
+//! ABI) with Debian's emscripten. Outside CI,
+//! `AO_CONFORMANCE_MODULES="path|format[|messages.jsonl[|compute-limit]];..."` adds other modules (the real aos builds from permaweb/ao's `loader/test/`, which this repository
 //! does not carry) to the same comparison.
 
 use std::path::Path;
@@ -50,11 +50,19 @@ fn messages() -> Vec<Value> {
 }
 
 /// Run the reference harness; returns the argv it gave `main` and its result lines.
-fn reference(wasm: &Path, format: &str, env: &Path, msgs: &Path) -> (Vec<String>, Vec<Value>) {
-    let out = ao_tests::node(
-        &repo().join("tests/js/loader-run.cjs"),
-        &[wasm.into(), format.into(), env.into(), msgs.into()],
-    );
+fn reference(
+    wasm: &Path,
+    format: &str,
+    env: &Path,
+    msgs: &Path,
+    compute_limit: Option<u64>,
+) -> (Vec<String>, Vec<Value>) {
+    let mut args: Vec<std::ffi::OsString> =
+        vec![wasm.into(), format.into(), env.into(), msgs.into()];
+    if let Some(limit) = compute_limit {
+        args.push(limit.to_string().into());
+    }
+    let out = ao_tests::node(&repo().join("tests/js/loader-run.cjs"), &args);
     assert!(
         out.status.success(),
         "ao-loader harness failed: {}",
@@ -75,17 +83,19 @@ fn reference(wasm: &Path, format: &str, env: &Path, msgs: &Path) -> (Vec<String>
     (argv, lines)
 }
 
-fn compare(wasm: &Path, format: &str) {
+/// Compare our loader with the reference on `msgs` (default: [`messages`]), with an optional
+/// compute limit (modules whose handlers loop on unknown messages need one).
+fn compare_with(wasm: &Path, format: &str, msgs: Option<Vec<Value>>, compute_limit: Option<u64>) {
     let dir = tempfile::tempdir().expect("tmp");
     let env_path = dir.path().join("env.json");
     let msgs_path = dir.path().join("msgs.jsonl");
     let env = env_json();
-    let msgs = messages();
+    let msgs = msgs.unwrap_or_else(messages);
     std::fs::write(&env_path, env.to_string()).expect("env");
     let text: String = msgs.iter().map(|m| format!("{m}\n")).collect();
     std::fs::write(&msgs_path, text).expect("msgs");
 
-    let (argv, want) = reference(wasm, format, &env_path, &msgs_path);
+    let (argv, want) = reference(wasm, format, &env_path, &msgs_path, compute_limit);
     assert_eq!(
         want.len(),
         msgs.len(),
@@ -114,6 +124,10 @@ fn compare(wasm: &Path, format: &str) {
     }
 }
 
+fn compare(wasm: &Path, format: &str) {
+    compare_with(wasm, format, None, None);
+}
+
 #[test]
 fn the_lua_test_module_matches_the_reference_loader_bit_for_bit() {
     compare(&minimal_module(), "wasm32-unknown-emscripten2");
@@ -124,9 +138,19 @@ fn modules_named_in_the_environment_match_the_reference_loader() {
     let Ok(list) = std::env::var("AO_CONFORMANCE_MODULES") else {
         return;
     };
+    // path|format[|messages.jsonl[|compute-limit]]
     for entry in list.split(';').filter(|e| !e.is_empty()) {
-        let (path, format) = entry.split_once('|').expect("path|format");
-        compare(Path::new(path), format);
+        let fields: Vec<&str> = entry.split('|').collect();
+        let msgs = fields.get(2).filter(|f| !f.is_empty()).map(|f| {
+            std::fs::read_to_string(f)
+                .expect("messages file")
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).expect("message JSON"))
+                .collect()
+        });
+        let limit = fields.get(3).map(|l| l.parse().expect("compute limit"));
+        compare_with(Path::new(fields[0]), fields[1], msgs, limit);
     }
 }
 

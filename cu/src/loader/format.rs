@@ -67,7 +67,7 @@ impl ModuleFormat {
     /// Whether this CU's loader runs the format today. The others are refused with
     /// [`LoaderError::UnsupportedFormat`] rather than run wrongly.
     pub fn is_supported(self) -> bool {
-        matches!(self, ModuleFormat::Emscripten2)
+        matches!(self, ModuleFormat::Emscripten | ModuleFormat::Emscripten2)
     }
 
     /// The largest heap the format's reference glue lets the module grow to

@@ -545,6 +545,53 @@ fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
     Some(f)
 }
 
+/// The first aos builds (`wasm32-unknown-emscripten`) import the glue's functions under minified
+/// names in module `a`; this is the glue's `asmLibraryArg` table, name for name.
+const V1_IMPORTS: [(&str, &str); 30] = [
+    ("a", "_emscripten_date_now"),
+    ("b", "setTempRet0"),
+    ("c", "fd_close"),
+    ("d", "__syscall_fcntl64"),
+    ("e", "__syscall_unlinkat"),
+    ("f", "fd_write"),
+    ("g", "__syscall_openat"),
+    ("h", "getTempRet0"),
+    ("i", "_mktime_js"),
+    ("j", "_tzset_js"),
+    ("k", "emscripten_memcpy_big"),
+    ("l", "exit"),
+    ("m", "system"),
+    ("n", "strftime"),
+    ("o", "fd_seek"),
+    ("p", "_emscripten_throw_longjmp"),
+    ("q", "emscripten_resize_heap"),
+    ("r", "__syscall_lstat64"),
+    ("s", "__syscall_renameat"),
+    ("t", "__syscall_rmdir"),
+    ("u", "environ_get"),
+    ("v", "environ_sizes_get"),
+    ("w", "__syscall_dup3"),
+    ("x", "invoke_vii"),
+    ("y", "fd_read"),
+    ("z", "__syscall_ioctl"),
+    ("A", "_emscripten_get_now_is_monotonic"),
+    ("B", "_gmtime_js"),
+    ("C", "_localtime_js"),
+    ("D", "abort"),
+];
+
+/// The v1 glue has no file system at all: its path syscalls return `undefined` (0 in wasm) and
+/// `fd_close`/`fd_read` answer ENOSYS; everything else behaves as in emscripten2.
+fn v1_override(name: &str, ty: &FunctionType) -> Option<HostFn> {
+    let t = ty.clone();
+    match name {
+        "__syscall_openat" | "__syscall_lstat64" | "__syscall_renameat" | "__syscall_rmdir"
+        | "__syscall_unlinkat" | "__syscall_dup3" => Some(Box::new(move |_, _| Ok(ret(&t, 0)))),
+        "fd_close" | "fd_read" => Some(Box::new(move |_, _| Ok(ret(&t, i64::from(ENOSYS))))),
+        _ => None,
+    }
+}
+
 /// Build the import object for `module` from its own import list: every import must be one the
 /// host provides, with a signature it can serve.
 pub fn imports(
@@ -579,7 +626,18 @@ pub fn imports(
                     },
                 )
             }
-            ("env" | "wasi_snapshot_preview1", name) => {
+            ("a", short) if format == ModuleFormat::Emscripten => {
+                let Some((_, name)) = V1_IMPORTS.iter().find(|(s, _)| *s == short) else {
+                    return Err(unknown(format!("{ty}")));
+                };
+                let Some(f) = v1_override(name, ty).or_else(|| implementation(name, ty)) else {
+                    return Err(unknown(format!("{ty}")));
+                };
+                Function::new_with_env(store, env, ty.clone(), move |mut env, args| {
+                    f(&mut env, args)
+                })
+            }
+            ("env" | "wasi_snapshot_preview1", name) if format != ModuleFormat::Emscripten => {
                 let Some(f) = implementation(name, ty) else {
                     return Err(unknown(format!("{ty}")));
                 };

@@ -93,12 +93,46 @@ fn trap_text(e: wasmer::RuntimeError) -> String {
     }
 }
 
+/// The v1 glue reads the module's exports under minified names (`Module.asm.E` is the memory,
+/// and so on); the names are fixed by that glue, so every v1 module uses them.
+const V1_EXPORTS: [(&str, &str); 11] = [
+    ("memory", "E"),
+    ("__wasm_call_ctors", "F"),
+    ("handle", "G"),
+    ("main", "H"),
+    ("__indirect_function_table", "I"),
+    ("malloc", "J"),
+    ("__errno_location", "K"),
+    ("setThrew", "L"),
+    ("stackSave", "M"),
+    ("stackRestore", "N"),
+    ("stackAlloc", "O"),
+];
+
+/// The name `format`'s modules export `name` under.
+fn export_name(name: &str, format: ModuleFormat) -> &str {
+    if format == ModuleFormat::Emscripten
+        && let Some((_, short)) = V1_EXPORTS.iter().find(|(n, _)| *n == name)
+    {
+        return short;
+    }
+    name
+}
+
 fn get_fn(instance: &Instance, name: &str, format: ModuleFormat) -> Result<Function, LoaderError> {
     instance
         .exports
-        .get_function(name)
+        .get_function(export_name(name, format))
         .cloned()
         .map_err(|_| LoaderError::MissingExport(name.to_string(), format.to_string()))
+}
+
+fn opt_fn(instance: &Instance, name: &str, format: ModuleFormat) -> Option<Function> {
+    instance
+        .exports
+        .get_function(export_name(name, format))
+        .ok()
+        .cloned()
 }
 
 impl AoInstance {
@@ -131,26 +165,22 @@ impl AoInstance {
             .map_err(|e| LoaderError::Start(e.to_string()))?;
         let memory: Memory = instance
             .exports
-            .get_memory("memory")
+            .get_memory(export_name("memory", format))
             .cloned()
             .map_err(|_| LoaderError::MissingExport("memory".into(), format.to_string()))?;
         let exports = AbiExports {
             memory,
             table: instance
                 .exports
-                .get_table("__indirect_function_table")
+                .get_table(export_name("__indirect_function_table", format))
                 .ok()
                 .cloned(),
             stack_save: get_fn(&instance, "stackSave", format)?,
             stack_restore: get_fn(&instance, "stackRestore", format)?,
             stack_alloc: get_fn(&instance, "stackAlloc", format)?,
-            set_threw: instance.exports.get_function("setThrew").ok().cloned(),
-            malloc: instance.exports.get_function("malloc").ok().cloned(),
-            errno_location: instance
-                .exports
-                .get_function("__errno_location")
-                .ok()
-                .cloned(),
+            set_threw: opt_fn(&instance, "setThrew", format),
+            malloc: opt_fn(&instance, "malloc", format),
+            errno_location: opt_fn(&instance, "__errno_location", format),
         };
         env.as_mut(&mut store).exports = Some(exports.clone());
         let handle = get_fn(&instance, "handle", format)?;
@@ -194,8 +224,11 @@ impl AoInstance {
         Ok(ptr)
     }
 
-    /// emscripten2 start-up (`run()` in the glue).
+    /// Start-up as the format's glue `run()` does it.
     fn start(&mut self, argv: &[String]) -> Result<(), LoaderError> {
+        if self.format == ModuleFormat::Emscripten {
+            return self.start_v1();
+        }
         let start = |e: String| LoaderError::Start(e);
         let instance = &self._instance;
         let stack_init = get_fn(instance, "emscripten_stack_init", self.format)?;
@@ -228,6 +261,18 @@ impl AoInstance {
             &mut self.store,
             &[Value::I32(argc as i32), Value::I32(array as i32)],
         ) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Exit(0))) => Ok(()),
+            Err(e) => Err(LoaderError::Start(format!("main: {}", trap_text(e)))),
+        }
+    }
+
+    /// v1: no stack cookies, constructors, then `main(0, 0)` (the v1 glue passes no argv).
+    fn start_v1(&mut self) -> Result<(), LoaderError> {
+        let ctors = get_fn(&self._instance, "__wasm_call_ctors", self.format)?;
+        let main = get_fn(&self._instance, "main", self.format)?;
+        self.call(&ctors, &[]).map_err(LoaderError::Start)?;
+        match main.call(&mut self.store, &[Value::I32(0), Value::I32(0)]) {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Exit(0))) => Ok(()),
             Err(e) => Err(LoaderError::Start(format!("main: {}", trap_text(e)))),

@@ -20,8 +20,14 @@ pub fn cache() -> PathBuf {
         })
 }
 
-/// Build `modules/lua-minimal` with emscripten, once per version of its sources.
+/// Build `modules/lua-minimal` with emscripten, once per version of its sources (and once per
+/// test process: tests running in parallel wait for the first build).
 pub fn minimal_module() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_minimal_module).clone()
+}
+
+fn build_minimal_module() -> PathBuf {
     let src = repo().join("modules/lua-minimal");
     let mut h = Sha256::new();
     for f in ["handle.c", "compat.c", "boot.lua", "build.sh"] {
@@ -34,7 +40,10 @@ pub fn minimal_module() -> PathBuf {
     if !wasm.exists() {
         // Built beside the final place and renamed into it, so test binaries running at the same
         // time never see a half-written module.
-        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = out.with_extension(format!("tmp{}-{nanos}", std::process::id()));
         let status = Command::new("bash")
             .arg(src.join("build.sh"))
             .arg(&tmp)
