@@ -219,33 +219,20 @@ fn new_wallets_sign_items_that_inspect_accepts() {
     assert!(String::from_utf8_lossy(&bad_target.stderr).contains("target"));
 }
 
-/// A module in the emscripten2 ABI, in miniature: answers `fine` and charges 500 gas, or traps
-/// when the message is `{"Data":"trap"}`.
-const TINY_MODULE: &str = r#"
-(module
-  (import "metering" "usegas" (func $usegas (param i32)))
-  (memory (export "memory") 2 4)
-  (global $sp (mut i32) (i32.const 65536))
-  (func (export "stackSave") (result i32) global.get $sp)
-  (func (export "stackRestore") (param i32) local.get 0 global.set $sp)
-  (func (export "stackAlloc") (param i32) (result i32)
-    global.get $sp local.get 0 i32.sub i32.const -16 i32.and global.set $sp global.get $sp)
-  (func (export "emscripten_stack_init"))
-  (func (export "emscripten_stack_get_end") (result i32) i32.const 1024)
-  (func (export "__wasm_call_ctors"))
-  (func (export "main") (param i32 i32) (result i32) i32.const 0)
-  (data (i32.const 2048) "{\"ok\":true,\"response\":{\"Output\":\"fine\"}}\00")
-  (func (export "handle") (param $msg i32) (param $env i32) (result i32)
-    (if (i32.eq (i32.load8_u offset=9 (local.get $msg)) (i32.const 116)) (then unreachable))
-    (call $usegas (i32.const 500))
-    i32.const 2048)
-)"#;
-
 #[test]
 fn module_run_prints_one_result_line_per_message() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("tiny.wasm");
-    std::fs::write(&wasm, wasmer::wat2wasm(TINY_MODULE.as_bytes()).unwrap()).unwrap();
+    std::fs::write(
+        &wasm,
+        wasmer::wat2wasm(
+            ao_tests::TINY_EMSCRIPTEN2_WAT
+                .replace("IMPORT", "")
+                .as_bytes(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let env = dir.path().join("env.json");
     std::fs::write(&env, r#"{"Process":{"Id":"P","Owner":"O","Tags":[]}}"#).unwrap();
     let msgs = dir.path().join("msgs.jsonl");

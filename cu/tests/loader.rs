@@ -6,31 +6,8 @@
 use ao_cu::loader::{LoaderError, ModuleFormat, Options, ProcessRunner, Runtime};
 use serde_json::{Value, json};
 
-/// The emscripten2 ABI in miniature: a stack, the start-up exports, and a `handle` that traps
-/// when the message's tenth byte is `t` (`{"Data":"trap"}`), else charges 500 gas and answers.
-const TINY: &str = r#"
-(module
-  (import "metering" "usegas" (func $usegas (param i32)))
-  IMPORT
-  (memory (export "memory") 2 4)
-  (global $sp (mut i32) (i32.const 65536))
-  (func (export "stackSave") (result i32) global.get $sp)
-  (func (export "stackRestore") (param i32) local.get 0 global.set $sp)
-  (func (export "stackAlloc") (param i32) (result i32)
-    global.get $sp local.get 0 i32.sub i32.const -16 i32.and global.set $sp global.get $sp)
-  (func (export "emscripten_stack_init"))
-  (func (export "emscripten_stack_get_end") (result i32) i32.const 1024)
-  (func (export "__wasm_call_ctors"))
-  (func (export "main") (param i32 i32) (result i32) i32.const 0)
-  (data (i32.const 2048) "{\"ok\":true,\"response\":{\"Output\":\"fine\"}}\00")
-  (func (export "handle") (param $msg i32) (param $env i32) (result i32)
-    (if (i32.eq (i32.load8_u offset=9 (local.get $msg)) (i32.const 116)) (then unreachable))
-    (call $usegas (i32.const 500))
-    i32.const 2048)
-)"#;
-
 fn tiny(import: &str) -> Vec<u8> {
-    wat_to_wasm(&TINY.replace("IMPORT", import))
+    wat_to_wasm(&ao_tests::TINY_EMSCRIPTEN2_WAT.replace("IMPORT", import))
 }
 
 fn wat_to_wasm(wat: &str) -> Vec<u8> {

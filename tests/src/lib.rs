@@ -47,3 +47,28 @@ pub fn node(script: &std::path::Path, args: &[std::ffi::OsString]) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run node (is Node.js installed?): {e}"))
 }
+
+/// A module in the `wasm32-unknown-emscripten2` ABI, in miniature, as WAT: a stack, the start-up
+/// exports, and a `handle` that traps when the message JSON's tenth byte is `t`
+/// (`{"Data":"trap"}`), else charges 500 gas through `metering.usegas` and answers
+/// `{"ok":true,"response":{"Output":"fine"}}`. `IMPORT` marks where a test may add an import.
+pub const TINY_EMSCRIPTEN2_WAT: &str = r#"
+(module
+  (import "metering" "usegas" (func $usegas (param i32)))
+  IMPORT
+  (memory (export "memory") 2 4)
+  (global $sp (mut i32) (i32.const 65536))
+  (func (export "stackSave") (result i32) global.get $sp)
+  (func (export "stackRestore") (param i32) local.get 0 global.set $sp)
+  (func (export "stackAlloc") (param i32) (result i32)
+    global.get $sp local.get 0 i32.sub i32.const -16 i32.and global.set $sp global.get $sp)
+  (func (export "emscripten_stack_init"))
+  (func (export "emscripten_stack_get_end") (result i32) i32.const 1024)
+  (func (export "__wasm_call_ctors"))
+  (func (export "main") (param i32 i32) (result i32) i32.const 0)
+  (data (i32.const 2048) "{\"ok\":true,\"response\":{\"Output\":\"fine\"}}\00")
+  (func (export "handle") (param $msg i32) (param $env i32) (result i32)
+    (if (i32.eq (i32.load8_u offset=9 (local.get $msg)) (i32.const 116)) (then unreachable))
+    (call $usegas (i32.const 500))
+    i32.const 2048)
+)"#;
