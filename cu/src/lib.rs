@@ -84,6 +84,9 @@ pub enum StartError {
     /// The SU URL.
     #[error("SU URL {0}: {1}")]
     Su(String, String),
+    /// The data directory cannot be created.
+    #[error("cannot create {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
     /// A listener.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -91,7 +94,8 @@ pub enum StartError {
 
 /// Start a CU: open the store, connect (lazily) to the SU, serve HTTP.
 pub async fn serve(config: Config) -> Result<RunningCu, StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Bind(config.http_addr, e))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
     let store = store::Store::open(&config.data_dir)?;
     let channel = tonic::transport::Endpoint::from_shared(config.su_url.clone())
         .map_err(|e| StartError::Su(config.su_url.clone(), e.to_string()))?
