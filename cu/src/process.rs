@@ -252,6 +252,23 @@ impl Evaluator {
         let Some(p) = guard.as_mut() else {
             return Err(CuError::Storage("process slot empty".into()));
         };
+        let result = self.run_to(pid, &raw, p, target).await;
+        if result.is_err() {
+            // Messages evaluated since the last save are in memory but not in the store: drop
+            // the slot so the next request reloads from the stored checkpoint and evaluates them
+            // again, rather than carry on with results that were never stored.
+            *guard = None;
+        }
+        result
+    }
+
+    async fn run_to(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        target: u64,
+    ) -> Result<(), CuError> {
         if p.next_nonce > target {
             return Ok(());
         }
@@ -299,10 +316,7 @@ impl Evaluator {
                     self.bare_assignment(&id, &entry.exclude).await?
                 }
             };
-            let mut parts: Parts<'_> = item_parts(&item, &target_id);
-            if entry.message.is_none() && entry.message_id.is_some() {
-                parts.target = target_id.clone();
-            }
+            let parts: Parts<'_> = item_parts(&item, &target_id);
             let msg = message_json(&parts, Some(&slot_fields), false);
             let eval = p
                 .worker
@@ -325,12 +339,12 @@ impl Evaluator {
                 assignment_id,
             ));
             if p.since_checkpoint >= self.checkpoint_every {
-                self.save(&raw, p, &batch).await?;
+                self.save(raw, p, &batch).await?;
                 batch.clear();
             }
         }
         if !batch.is_empty() || p.since_checkpoint > 0 {
-            self.save(&raw, p, &batch).await?;
+            self.save(raw, p, &batch).await?;
         }
         if p.next_nonce <= target {
             return Err(CuError::NotFound(format!(

@@ -24,6 +24,11 @@ struct Net {
 }
 
 async fn net() -> Net {
+    net_with(None).await
+}
+
+/// `bundler`: where the SU uploads (default: the local gateway).
+async fn net_with(bundler: Option<&str>) -> Net {
     let dir = tempfile::tempdir().expect("tmp");
     let mut g = local::Config::new(dir.path().join("gateway"));
     g.http_addr = "127.0.0.1:0".parse().expect("addr");
@@ -34,6 +39,13 @@ async fn net() -> Net {
         ao_su::Config::new(dir.path().join("su"), wallet, &gateway.url()).expect("su config");
     s.http_addr = "127.0.0.1:0".parse().expect("addr");
     s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    if let Some(url) = bundler {
+        let config = ClientConfig {
+            max_retries: 0,
+            ..ClientConfig::default()
+        };
+        s.bundler = Arc::new(ao_arweave::HttpBundler::new(url, &config).expect("bundler"));
+    }
     let su = ao_su::serve(s).await.expect("su");
     let user = Ed25519Wallet::generate();
     let wasm = std::fs::read(common::minimal_module()).expect("wasm");
@@ -310,6 +322,46 @@ async fn a_message_assigned_to_a_second_process_is_loaded_from_the_gateway() {
     );
     let (_, by_message) = get(&net.http, format!("{}/result/{m}?process-id={b}", cu.url())).await;
     assert_eq!(by_message, in_b, "found by the assigned id too, within B");
+    cu.shutdown().await;
+    net.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_mid_run_loses_no_result_of_the_messages_before_it() {
+    // The SU's uploads go nowhere, so a message assigned from A to B never reaches the gateway
+    // and B cannot be evaluated past it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", dead.local_addr().expect("addr"));
+    drop(dead);
+    let net = net_with(Some(&url)).await;
+    let a = net.spawn().await;
+    let b = net.spawn_named("b").await;
+    let first = net.eval(&b, "n = 1 return n").await;
+    let m = net.eval(&a, "return 'from A'").await;
+    let r = net
+        .http
+        .post(format!("{}/?process-id={b}&assign={m}", net.su.url()))
+        .send()
+        .await
+        .expect("assign");
+    assert_eq!(r.status(), 200);
+    let after = net.eval(&b, "return n").await;
+    let cu = cu(&net, 100).await;
+    // Evaluating B to `after` runs nonces 0 and 1, then fails at the assignment (nonce 2).
+    let (status, _) = get(
+        &net.http,
+        format!("{}/result/{after}?process-id={b}", cu.url()),
+    )
+    .await;
+    assert_eq!(status, 404, "the assigned message is not on the gateway");
+    // The results evaluated before the failure were not stored; they must still be served.
+    let (status, r) = get(
+        &net.http,
+        format!("{}/result/{first}?process-id={b}", cu.url()),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["Output"], "1");
     cu.shutdown().await;
     net.close().await;
 }
