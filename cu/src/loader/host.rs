@@ -306,10 +306,9 @@ type HostFn = Box<
 /// `None` when the host has no such import.
 fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
     let t = ty.clone();
-    if let Some(sig) = name.strip_prefix("invoke_") {
+    if name.starts_with("invoke_") {
         // JS-based exception handling: call table[index](args...) and turn a longjmp into
         // `setThrew(1, 0)`, restoring the stack pointer, as the glue's `invoke_*` does.
-        let _ = sig;
         return Some(Box::new(move |env, args| {
             let ex = exports(env)?;
             let index = arg_u64(args, 0) as u32;

@@ -3,7 +3,6 @@
 //! through the wasm stack as `ccall` does it, snapshots of the linear memory and their restore
 //! into a fresh instance.
 
-use sha2::{Digest, Sha256};
 use wasmer::{Function, FunctionEnv, Instance, Memory, Store, Value};
 
 use crate::loader::CompiledModule;
@@ -356,11 +355,6 @@ impl AoInstance {
     /// Size of the linear memory in bytes.
     pub fn memory_size(&self) -> u64 {
         self.exports.memory.view(&self.store).data_size()
-    }
-
-    /// SHA-256 of the linear memory, hex.
-    pub fn memory_sha256(&self) -> String {
-        hex::encode(Sha256::digest(self.memory()))
     }
 
     /// What the module wrote to stdout/stderr during the last call (bounded).

@@ -259,7 +259,7 @@ fn js_mod(a: i64, b: i64) -> i64 {
 /// each rule replacing every occurrence (so a replacement containing `%` may be rewritten again by
 /// a later rule, exactly as in the glue). Returns the bytes without the NUL.
 pub fn strftime(pattern: &str, tm: &Tm) -> Vec<u8> {
-    const RULES_1: [(&str, &str); 25] = [
+    const RULES_1: [(&str, &str); 28] = [
         ("%c", "%a %b %d %H:%M:%S %Y"),
         ("%D", "%m/%d/%y"),
         ("%F", "%Y-%m-%d"),
@@ -285,12 +285,12 @@ pub fn strftime(pattern: &str, tm: &Tm) -> Vec<u8> {
         ("%Ou", "%u"),
         ("%OU", "%U"),
         ("%OV", "%V"),
+        ("%Ow", "%w"),
+        ("%OW", "%W"),
+        ("%Oy", "%y"),
     ];
     let mut p = pattern.to_string();
     for (from, to) in RULES_1 {
-        p = p.replace(from, to);
-    }
-    for (from, to) in [("%Ow", "%w"), ("%OW", "%W"), ("%Oy", "%y")] {
         p = p.replace(from, to);
     }
     p = p.replace("%%", "\0\0");

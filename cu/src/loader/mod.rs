@@ -186,7 +186,7 @@ impl ProcessRunner {
             Some(Value::Null) | None => default,
             Some(v) => v.clone(),
         };
-        let mut eval = match instance.handle(&msg, &env) {
+        let eval = match instance.handle(&msg, &env) {
             Ok(reply) if reply.ok => Evaluation {
                 output: field(&reply.response, "Output", Value::Null),
                 messages: field(&reply.response, "Messages", Value::Array(vec![])),
@@ -222,9 +222,6 @@ impl ProcessRunner {
             self.instance = None;
         } else {
             self.memory = Some(instance.memory());
-        }
-        if eval.output.is_null() && eval.error.is_none() {
-            eval.output = Value::Null;
         }
         Ok(eval)
     }
