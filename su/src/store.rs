@@ -452,6 +452,23 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// Stop the committer and wait for it, so the database is closed before the process can exit:
+    /// RocksDB aborts the process ("terminate called without an active exception") when it
+    /// exits while a database is still open on another thread.
+    fn drop(&mut self) {
+        let _ = self.commits.try_send(Job::Close);
+        let handle = self
+            .committer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
 struct Committer {
     db: Arc<DB>,
     rx: mpsc::Receiver<Job>,
