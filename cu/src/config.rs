@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use ao_runtime::ServerArgs;
 use clap::Parser;
 
-use crate::process::DEFAULT_CHECKPOINT_EVERY;
+use crate::process::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_EVERY};
 
 /// Data directory when `--data-dir` is not given, beside the SU's and the local gateway's.
 pub const DEFAULT_DATA_DIR: &str = ".ao-data/cu";
 /// HTTP address: 6363, the reference CU's port in AO's examples.
 pub const DEFAULT_HTTP_ADDR: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6363));
-/// gRPC address: reserved for the Compute service (not served yet).
+/// gRPC address of the Compute service: the HTTP port plus one, as the SU's pair.
 pub const DEFAULT_GRPC_ADDR: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6364));
 /// The SU's gRPC endpoint: the `su` default.
@@ -49,4 +49,14 @@ pub struct CuArgs {
     /// Messages between memory checkpoints.
     #[arg(long, value_name = "N", env = "AO_CU_CHECKPOINT_EVERY", default_value_t = DEFAULT_CHECKPOINT_EVERY)]
     pub checkpoint_every: u64,
+
+    /// Bytes of process memory kept in loaded processes; beyond it the least recently used are
+    /// checkpointed and unloaded.
+    #[arg(long, value_name = "BYTES", env = "AO_CU_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: u64,
+
+    /// Milliseconds `/result` waits for an evaluation before answering 202 with `Retry-After`
+    /// (the evaluation goes on). 0, the reference's default, waits until done.
+    #[arg(long, value_name = "MS", env = "AO_CU_BUSY_THRESHOLD_MS", default_value_t = 0)]
+    pub busy_threshold_ms: u64,
 }

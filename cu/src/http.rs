@@ -1,5 +1,6 @@
-//! The CU's AO HTTP API (spec 4.2): `/`, `/health`, `/result/{id}`, `/results/{pid}`,
-//! `/dry-run`, `/state/{pid}`. Errors are `{"error": "..."}` with the status of [`CuError`].
+//! The CU's AO HTTP API (spec 4.2): `/`, `/health`, `/metrics`, `/result/{id}`,
+//! `/results/{pid}`, `/cron/{pid}`, `/dry-run`, `/state/{pid}`. Errors are `{"error": "..."}`
+//! with the status of [`CuError`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,14 +15,24 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::error::CuError;
-use crate::process::Evaluator;
+use crate::process::{Evaluator, Target};
+use crate::store::{Bound, Listing, Page};
+
+/// `/results` page size when `limit` is absent (the reference's).
+pub const DEFAULT_RESULTS_LIMIT: usize = 25;
+/// `/results` largest page: bounds one response's size and the store scan behind it.
+pub const MAX_RESULTS_LIMIT: usize = 1000;
+/// `/cron` page size when `limit` is absent (the reference's).
+pub const DEFAULT_CRON_LIMIT: usize = 500;
 
 /// What the handlers share.
 pub struct Api {
     /// The evaluation core.
-    pub evaluator: Evaluator,
+    pub evaluator: Arc<Evaluator>,
     /// The CU's wallet address (`GET /`).
     pub address: String,
+    /// How long `/result` waits before answering 202 (`None`: until done, as with `no-busy`).
+    pub busy_threshold: Option<std::time::Duration>,
 }
 
 /// The axum router.
@@ -29,8 +40,10 @@ pub fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/", get(info))
         .route("/health", get(|| async { StatusCode::OK }))
+        .route("/metrics", get(metrics))
         .route("/result/{id}", get(result))
         .route("/results/{pid}", get(results))
+        .route("/cron/{pid}", get(cron))
         .route("/dry-run", post(dry_run))
         .route("/state/{pid}", get(state))
         .with_state(api)
@@ -67,29 +80,159 @@ async fn info(State(api): State<Arc<Api>>) -> Response {
     axum::Json(json!({"address": api.address, "timestamp": now})).into_response()
 }
 
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        api.evaluator.metrics.render(),
+    )
+        .into_response()
+}
+
 async fn result(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, Failure> {
     let pid = process_id(&q)?;
-    Ok(axum::Json(api.evaluator.result(&pid, &id).await?).into_response())
+    let busy = if q.contains_key("no-busy") {
+        None
+    } else {
+        api.busy_threshold
+    };
+    match api.evaluator.result(&pid, &id, busy).await? {
+        Some(v) => Ok(axum::Json(v).into_response()),
+        None => Ok((
+            StatusCode::ACCEPTED,
+            [(header::RETRY_AFTER, "1")],
+            axum::Json(json!({
+                "message": format!("Evaluation of process \"{pid}\" to \"{id}\" is in progress.")
+            })),
+        )
+            .into_response()),
+    }
 }
 
-/// `/results` cursors: standard base64 of `{"timestamp", "ordinate", "sort"}` as the reference
-/// writes them; our ordinate is the nonce.
-fn cursor(timestamp: i64, nonce: u64) -> String {
-    let text =
-        json!({"timestamp": timestamp, "ordinate": nonce.to_string(), "sort": "ASC"}).to_string();
-    base64::engine::general_purpose::STANDARD.encode(text)
+/// A `/results` or `/cron` cursor: standard base64 of
+/// `{"timestamp", "ordinate", "cron"?, "sort"}`, byte for byte as the reference writes it.
+pub fn cursor(timestamp: i64, nonce: u64, cron: Option<&str>, descending: bool) -> String {
+    let mut c = serde_json::Map::new();
+    c.insert("timestamp".into(), json!(timestamp));
+    c.insert("ordinate".into(), json!(nonce.to_string()));
+    if let Some(id) = cron {
+        c.insert("cron".into(), json!(id));
+    }
+    c.insert(
+        "sort".into(),
+        json!(if descending { "DESC" } else { "ASC" }),
+    );
+    base64::engine::general_purpose::STANDARD.encode(Value::Object(c).to_string())
 }
 
-fn from_cursor(c: &str) -> Option<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(c.replace(' ', "+"))
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("ordinate")?.as_str()?.parse().ok()
+/// A `from`/`to` query value: a cursor, else a plain ms timestamp (as the reference reads it).
+pub fn bound(name: &str, value: &str) -> Result<Bound, CuError> {
+    // A `+` in an unescaped query arrives as a space.
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.replace(' ', "+"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    if let Some(c) = decoded.filter(Value::is_object) {
+        let timestamp = c.get("timestamp").and_then(Value::as_i64);
+        let nonce = match c.get("ordinate") {
+            Some(Value::String(s)) => s.parse().ok(),
+            Some(v) => v.as_u64(),
+            None => None,
+        };
+        return match (timestamp, nonce) {
+            (Some(timestamp), Some(nonce)) => Ok(Bound::At {
+                timestamp,
+                nonce,
+                cron: c.get("cron").and_then(Value::as_str).map(str::to_string),
+            }),
+            _ => Err(CuError::BadRequest(format!(
+                "{name}: the cursor has no timestamp and ordinate"
+            ))),
+        };
+    }
+    value.trim().parse().map(Bound::Timestamp).map_err(|_| {
+        CuError::BadRequest(format!("{name}: {value:?} is neither a cursor nor a timestamp"))
+    })
+}
+
+/// The `from`, `to`, `sort` and `limit` of a `/results` or `/cron` query.
+pub fn listing(
+    q: &HashMap<String, String>,
+    default_limit: usize,
+    crons_only: bool,
+) -> Result<Listing, CuError> {
+    let limit = q
+        .get("limit")
+        .map(|l| {
+            l.parse::<usize>()
+                .map_err(|_| CuError::BadRequest(format!("limit {l:?} is not a number")))
+        })
+        .transpose()?;
+    let descending = match q.get("sort").map(String::as_str) {
+        None | Some("ASC") => false,
+        Some("DESC") => true,
+        Some(other) => {
+            return Err(CuError::BadRequest(format!(
+                "sort must be ASC or DESC, not {other:?}"
+            )));
+        }
+    };
+    let shape = Shape {
+        descending,
+        limit,
+        default_limit,
+        crons_only,
+    };
+    listing_of(
+        q.get("from").map(String::as_str),
+        q.get("to").map(String::as_str),
+        shape,
+    )
+}
+
+/// The order and size of a page, besides its bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Newest first.
+    pub descending: bool,
+    /// Asked size.
+    pub limit: Option<usize>,
+    /// Size when not asked.
+    pub default_limit: usize,
+    /// `/cron`: cron messages only.
+    pub crons_only: bool,
+}
+
+/// A [`Listing`] from raw bounds (the HTTP query or the gRPC request).
+pub fn listing_of(from: Option<&str>, to: Option<&str>, shape: Shape) -> Result<Listing, CuError> {
+    Ok(Listing {
+        from: from.map(|v| bound("from", v)).transpose()?,
+        to: to.map(|v| bound("to", v)).transpose()?,
+        descending: shape.descending,
+        limit: shape
+            .limit
+            .unwrap_or(shape.default_limit)
+            .min(MAX_RESULTS_LIMIT),
+        crons_only: shape.crons_only,
+    })
+}
+
+/// The connection JSON of a page.
+pub fn connection(page: Page, descending: bool) -> Value {
+    let edges: Vec<Value> = page
+        .rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "cursor": cursor(r.timestamp, r.nonce, r.cron.as_deref(), descending),
+                "node": r.result,
+            })
+        })
+        .collect();
+    json!({"pageInfo": {"hasNextPage": page.has_next}, "edges": edges})
 }
 
 async fn results(
@@ -97,24 +240,20 @@ async fn results(
     Path(pid): Path<String>,
     Query(q): Q,
 ) -> Result<Response, Failure> {
-    let limit: usize = q
-        .get("limit")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(25)
-        .min(1000);
-    let from = q
-        .get("from")
-        .and_then(|c| from_cursor(c))
-        .map_or(0, |n| n + 1);
-    let mut rows = api.evaluator.results(&pid, from, limit + 1)?;
-    let has_next = rows.len() > limit;
-    rows.truncate(limit);
-    let edges: Vec<Value> = rows
-        .into_iter()
-        .filter(|r| r.result.get("Error").is_none())
-        .map(|r| json!({"cursor": cursor(r.timestamp, r.nonce), "node": r.result}))
-        .collect();
-    Ok(axum::Json(json!({"pageInfo": {"hasNextPage": has_next}, "edges": edges})).into_response())
+    let l = listing(&q, DEFAULT_RESULTS_LIMIT, false)?;
+    let page = api.evaluator.results(&pid, &l)?;
+    Ok(axum::Json(connection(page, l.descending)).into_response())
+}
+
+async fn cron(
+    State(api): State<Arc<Api>>,
+    Path(pid): Path<String>,
+    Query(q): Q,
+) -> Result<Response, Failure> {
+    let l = listing(&q, DEFAULT_CRON_LIMIT, true)?;
+    api.evaluator.evaluate_to(&pid, Target::Now).await?;
+    let page = api.evaluator.results(&pid, &l)?;
+    Ok(axum::Json(connection(page, l.descending)).into_response())
 }
 
 async fn dry_run(
@@ -129,16 +268,16 @@ async fn dry_run(
 }
 
 async fn state(State(api): State<Arc<Api>>, Path(pid): Path<String>) -> Result<Response, Failure> {
-    let (memory, nonce) = api.evaluator.state(&pid).await?;
+    let state = api.evaluator.state(&pid).await?;
+    let h = header::HeaderName::from_static;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (
-                header::HeaderName::from_static("last-ordinate"),
-                nonce.to_string(),
-            ),
+            (h("last-timestamp"), state.timestamp.to_string()),
+            (h("last-ordinate"), state.nonce.to_string()),
+            (h("last-block-height"), state.block_height.to_string()),
         ],
-        memory,
+        state.memory,
     )
         .into_response())
 }

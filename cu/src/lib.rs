@@ -1,29 +1,38 @@
 //! `ao-cu`: the Compute Unit.
 //!
 //! Modules, in the order a request flows through them:
-//! - `http.rs`: the AO HTTP API (`/result`, `/results`, `/dry-run`, `/state`, `/`).
+//! - `http.rs`: the AO HTTP API (`/result`, `/results`, `/cron`, `/dry-run`, `/state`, `/`,
+//!   `/metrics`); `grpc.rs`: the same operations as the `ao.compute.v1.Compute` service.
 //! - `process.rs`: [`process::Evaluator`]: per-process slots (module, instance, next nonce, hash
-//!   chain), schedule reading from the SU over gRPC, evaluation in nonce order, checkpoints.
+//!   chain, cron walk), schedule reading from the SU over gRPC, evaluation in nonce order as
+//!   tasks of their own, checkpoints, the byte-bounded cache of loaded processes.
+//! - `cron.rs`: the cron messages due between two points of a schedule (spec 4.6), pure.
 //! - `message.rs`: the message and environment JSON handed to modules (spec 4.5) and the result
 //!   JSON served (4.3), as pure functions.
 //! - `worker.rs`: one thread per loaded process, owning its Wasmer instance.
-//! - `store.rs`: RocksDB: results, message-id index, checkpoints, compiled-module artifacts.
+//! - `store.rs`: RocksDB: results by position and by time, message-id index, checkpoints,
+//!   compiled-module artifacts.
 //! - `loader/`: runs AO modules in Wasmer exactly like the reference loader (`@permaweb/ao-loader`):
 //!   formats, the emscripten host, start-up, `handle`, memory snapshots.
-//! - `config.rs`: flags. `error.rs`: [`error::CuError`] and its statuses.
+//! - `metrics.rs`: counters for `/metrics`. `config.rs`: flags. `error.rs`: [`error::CuError`]
+//!   and its statuses.
 //!
-//! Data flow of `GET /result/{id}?process-id=P`: http -> evaluator (SU GetMessage -> nonce;
-//! ReadSchedule from the process's next nonce; verify the chain; loader per message; store
-//! results + checkpoint) -> the stored result.
+//! Data flow of `GET /result/{id}?process-id=P`: http -> evaluator (SU GetMessage -> nonce; an
+//! evaluation task: ReadSchedule from the process's next nonce; crons due before each message;
+//! verify the chain; loader per message; store results, a checkpoint every N) -> the stored
+//! result.
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod cron;
 pub mod error;
+pub mod grpc;
 pub mod http;
 pub mod loader;
 pub mod message;
+pub mod metrics;
 pub mod process;
 pub mod store;
 pub mod worker;
@@ -44,22 +53,52 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub http_addr: SocketAddr,
+    /// gRPC listen address (the Compute service).
+    pub grpc_addr: SocketAddr,
     /// The SU's gRPC URL.
     pub su_url: String,
     /// Gateway client.
     pub gateway: Arc<dyn Gateway>,
     /// The CU's address, reported by `GET /`.
     pub address: String,
-    /// Messages between checkpoints.
-    pub checkpoint_every: u64,
+    /// Checkpoints and the cache of loaded processes.
+    pub evaluation: process::EvaluatorConfig,
+    /// How long `/result` waits before answering 202 (`None`: until done).
+    pub busy_threshold: Option<std::time::Duration>,
+}
+
+impl Config {
+    /// A CU on loopback ports chosen by the system, with default evaluation settings.
+    pub fn new(
+        data_dir: PathBuf,
+        su_url: String,
+        gateway: Arc<dyn Gateway>,
+        address: String,
+    ) -> Config {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Config {
+            data_dir,
+            http_addr: any,
+            grpc_addr: any,
+            su_url,
+            gateway,
+            address,
+            evaluation: process::EvaluatorConfig::default(),
+            busy_threshold: None,
+        }
+    }
 }
 
 /// A running CU.
 pub struct RunningCu {
     /// Bound HTTP address.
     pub http_addr: SocketAddr,
+    /// Bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// The evaluation core (tests read its metrics).
+    pub evaluator: Arc<process::Evaluator>,
     stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<()>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningCu {
@@ -68,10 +107,14 @@ impl RunningCu {
         format!("http://{}", self.http_addr)
     }
 
-    /// Stop serving and wait for requests in flight.
+    /// Stop serving, wait for requests in flight, and checkpoint every process that evaluated
+    /// messages since its last checkpoint.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        for s in self.servers {
+            let _ = s.await;
+        }
+        self.evaluator.flush().await;
     }
 }
 
@@ -92,7 +135,7 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
 }
 
-/// Start a CU: open the store, connect (lazily) to the SU, serve HTTP.
+/// Start a CU: open the store, connect (lazily) to the SU, serve HTTP and gRPC.
 pub async fn serve(config: Config) -> Result<RunningCu, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
@@ -102,35 +145,59 @@ pub async fn serve(config: Config) -> Result<RunningCu, StartError> {
         .connect_lazy();
     let su = ao_proto::scheduler::v1::scheduler_client::SchedulerClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024);
-    let evaluator =
-        process::Evaluator::new(store, su, config.gateway.clone(), config.checkpoint_every);
+    let evaluator = Arc::new(process::Evaluator::new(
+        store,
+        su,
+        config.gateway.clone(),
+        config.evaluation.clone(),
+    ));
     let api = Arc::new(http::Api {
-        evaluator,
+        evaluator: evaluator.clone(),
         address: config.address.clone(),
+        busy_threshold: config.busy_threshold,
     });
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|e| StartError::Bind(config.http_addr, e))?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|e| StartError::Bind(config.http_addr, e))?;
-    let (stop, mut stopped) = watch::channel(false);
+    let bind = |addr: SocketAddr| async move {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Bind(addr, e))?;
+        let bound = l.local_addr().map_err(|e| StartError::Bind(addr, e))?;
+        Ok::<_, StartError>((l, bound))
+    };
+    let (http_listener, http_addr) = bind(config.http_addr).await?;
+    let (grpc_listener, grpc_addr) = bind(config.grpc_addr).await?;
+    let (stop, stopped) = watch::channel(false);
+    let wait = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
     let app = http::router(api);
-    let server = tokio::spawn(async move {
-        let signal = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
+    let http_task = {
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(http_listener, app)
+                .with_graceful_shutdown(wait(stopped))
+                .await
+            {
+                tracing::error!("CU HTTP server failed: {e}");
+            }
+        })
+    };
+    let grpc_service = grpc::service(evaluator.clone(), config.address.clone());
+    let grpc_task = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(grpc_service)
+            .serve_with_incoming_shutdown(incoming, wait(stopped))
             .await
         {
-            tracing::error!("CU HTTP server failed: {e}");
+            tracing::error!("CU gRPC server failed: {e}");
         }
     });
-    tracing::info!(%http_addr, "CU serving");
+    tracing::info!(%http_addr, %grpc_addr, "CU serving");
     Ok(RunningCu {
         http_addr,
+        grpc_addr,
+        evaluator,
         stop,
-        server,
+        servers: vec![http_task, grpc_task],
     })
 }

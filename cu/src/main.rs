@@ -29,13 +29,19 @@ async fn main() -> anyhow::Result<()> {
     let cu = ao_cu::serve(ao_cu::Config {
         data_dir: data_dir.join("db"),
         http_addr: args.server.http_addr_or(ao_cu::config::DEFAULT_HTTP_ADDR),
+        grpc_addr: args.server.grpc_addr_or(ao_cu::config::DEFAULT_GRPC_ADDR),
         su_url: args.su_url,
         gateway: Arc::new(gateway),
         address: wallet.address(),
-        checkpoint_every: args.checkpoint_every,
+        evaluation: ao_cu::process::EvaluatorConfig {
+            checkpoint_every: args.checkpoint_every,
+            cache_bytes: args.cache_bytes,
+        },
+        busy_threshold: (args.busy_threshold_ms > 0)
+            .then(|| std::time::Duration::from_millis(args.busy_threshold_ms)),
     })
     .await?;
-    ao_runtime::ready_line(&[("http", cu.http_addr)])?;
+    ao_runtime::ready_line(&[("http", cu.http_addr), ("grpc", cu.grpc_addr)])?;
     ao_runtime::shutdown_signal().await;
     cu.shutdown().await;
     Ok(())

@@ -4,7 +4,9 @@
 //! Key order follows the table of spec 4.5 (`Id`, `Signature`, `Data`, `Owner`, `Target`,
 //! `Anchor`, `From`, `Forwarded-By`, `Tags`, `Epoch`, `Nonce`, `Timestamp`, `Block-Height`,
 //! `Hash-Chain`, `Cron`, `Read-Only`); it is part of the bytes the module receives, and so of its
-//! memory. Whether it equals the reference CU's object order byte for byte is not verified yet.
+//! memory. It is the order of the reference CU's zod `messageSchema`, whose parse rebuilds every
+//! message object in schema order before the loader stringifies it; keys whose value is
+//! `undefined` are left out, `null` ones are kept.
 
 use ao_proto::common::v1 as pb;
 use serde_json::{Map, Value, json};
@@ -100,6 +102,27 @@ pub fn message_json(p: &Parts<'_>, slot: Option<&Slot<'_>>, read_only: bool) -> 
     m.insert("Cron".into(), Value::Bool(false));
     m.insert("Read-Only".into(), Value::Bool(read_only));
     Value::Object(m)
+}
+
+/// The `msg` object of a generated cron message (spec 4.6): no id, signature, data, anchor,
+/// nonce or hash chain; `Owner` and `From` are the process owner.
+pub fn cron_message_json(pid: &str, owner: &str, m: &crate::cron::CronMessage) -> Value {
+    let kept: Vec<pb::Tag> = m
+        .tags
+        .iter()
+        .filter(|t| t.name != "From" && t.name != "Owner")
+        .cloned()
+        .collect();
+    let mut o = Map::new();
+    o.insert("Owner".into(), Value::String(owner.to_string()));
+    o.insert("Target".into(), Value::String(pid.to_string()));
+    o.insert("From".into(), Value::String(owner.to_string()));
+    o.insert("Tags".into(), tags_json(&kept));
+    o.insert("Timestamp".into(), json!(m.timestamp));
+    o.insert("Block-Height".into(), json!(m.block_height));
+    o.insert("Cron".into(), Value::Bool(true));
+    o.insert("Read-Only".into(), Value::Bool(false));
+    Value::Object(o)
 }
 
 /// `Parts` of a data item as the SU's gRPC carries it.

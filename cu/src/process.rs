@@ -1,45 +1,119 @@
 //! Evaluation of processes: strictly in nonce order per process, processes in parallel.
 //!
 //! Each process has a slot behind its own lock: the loaded module, the process environment, the
-//! instance with its memory, the next nonce and the hash chain so far. `evaluate_to` reads the
-//! missing part of the schedule from the SU over gRPC (`ReadSchedule`), verifies every hash-chain
-//! link, builds each message as spec 4.5 says (bare assignments are loaded from the gateway), runs
-//! it, and stores the results, with a memory checkpoint every `checkpoint_every` messages and at
-//! the end of each run, in one synced batch. After a restart a process resumes from its checkpoint.
+//! instance (on its worker thread) with its memory, the next nonce, the hash chain so far and
+//! the cron walk since the last scheduled message. An evaluation reads the missing part of the
+//! schedule from the SU over gRPC (`ReadSchedule`), verifies every hash-chain link, evaluates
+//! the cron messages due before each scheduled message ([`crate::cron`]), builds each message as
+//! spec 4.5 says (bare assignments are loaded from the gateway), runs it, and stores the results
+//! in one synced batch per run, with a memory checkpoint every `checkpoint_every` messages.
+//!
+//! Evaluations run as their own tasks: a client that gives up (or a `/result` that answers
+//! "busy") never cancels one half-way, which would leave the instance's memory ahead of what the
+//! slot believes. Loaded processes are kept up to a byte budget of memory; the least recently
+//! used beyond it are checkpointed and unloaded. After a restart a process resumes from its
+//! checkpoint.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use ao_arweave::Gateway;
+use ao_arweave::{BlockQuery, Gateway, HeightRange, Sort};
 use ao_core::ao::HashChain;
 use ao_core::encoding::decode_id;
 use ao_proto::common::v1 as pb;
 use ao_proto::scheduler::v1::scheduler_client::SchedulerClient;
 use ao_proto::scheduler::v1::{
     GetMessageRequest, GetProcessRequest, LatestRequest, NonceRange, ReadScheduleRequest,
-    read_schedule_request,
+    TimestampRequest, read_schedule_request,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
+use crate::cron::{Boundary, CronWalk, Crons, parse_crons};
 use crate::error::CuError;
-use crate::loader::{CompiledModule, ModuleFormat, Options, Runtime, format};
-use crate::message::{Parts, Slot, env_json, item_parts, message_json, result_json};
-use crate::store::{Checkpoint, Store, StoredResult};
+use crate::loader::{CompiledModule, Evaluation, ModuleFormat, Options, Runtime, format};
+use crate::message::{
+    Parts, Slot, cron_message_json, env_json, item_parts, message_json, result_json,
+};
+use crate::metrics::Metrics;
+use crate::store::{Checkpoint, Listing, Page, Store, StoredResult};
 use crate::worker::Worker;
 
 /// Messages between memory checkpoints when not configured: a restart re-evaluates at most this
 /// many messages, and a checkpoint (a copy of memory into RocksDB) is rare enough not to matter.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 100;
 
+/// Memory that loaded processes may hold before the least recently used are unloaded: 4 GiB
+/// keeps a few thousand small Lua processes (1-2 MiB each) or a handful of large ones warm on a
+/// machine the size of CI's (24 GiB), leaving room for their copies during checkpoints.
+pub const DEFAULT_CACHE_BYTES: u64 = 4 << 30;
+
+/// How far behind the SU's clock "now" is taken when crons are evaluated to the present. A
+/// message the SU is still committing can carry a timestamp a little before its clock; crons
+/// are only generated up to a point no such message can precede, so cron and scheduled
+/// messages interleave the same way on every CU whenever it asks (the reference CU takes the SU
+/// clock as is and can order them differently).
+pub const CRON_NOW_LAG_MS: i64 = 1000;
+
+/// Cron messages generated (and evaluated) per step, bounding memory when a process with a
+/// 1-second cron catches up on a long gap.
+const CRON_BATCH: usize = 256;
+
+/// Blocks asked of the gateway per page (the reference CU asks pages of 90).
+const BLOCK_PAGE: u32 = 100;
+
+/// How an evaluation is configured.
+#[derive(Debug, Clone)]
+pub struct EvaluatorConfig {
+    /// Messages (scheduled and cron) between memory checkpoints.
+    pub checkpoint_every: u64,
+    /// Memory budget of loaded processes.
+    pub cache_bytes: u64,
+}
+
+impl Default for EvaluatorConfig {
+    fn default() -> Self {
+        EvaluatorConfig {
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
+/// How far to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Up to and including the scheduled message with this nonce (and the crons before it).
+    Nonce(u64),
+    /// Every scheduled message, then the crons due until now.
+    Now,
+}
+
+/// The last scheduled message evaluated.
+#[derive(Debug, Clone, Copy)]
+struct Scheduled {
+    nonce: u64,
+    at: Boundary,
+    hash_chain: [u8; 32],
+    assignment_id: [u8; 32],
+}
+
 struct Loaded {
     env: Value,
     worker: Worker,
+    owner: String,
+    origin: Boundary,
+    crons: Crons,
+    blocks: Vec<Boundary>,
     next_nonce: u64,
     chain: HashChain,
-    last: Option<(i64, u64, [u8; 32], [u8; 32])>,
+    last: Option<Scheduled>,
+    walk: CronWalk,
+    last_eval: Boundary,
     since_checkpoint: u64,
 }
 
@@ -47,14 +121,18 @@ struct Loaded {
 /// that makes its evaluation strictly sequential.
 type ProcessSlot = Arc<Mutex<Option<Loaded>>>;
 
-/// The CU's evaluation core, shared by its HTTP API.
+/// The CU's evaluation core, shared by its HTTP and gRPC APIs.
 pub struct Evaluator {
     store: Store,
     su: SchedulerClient<Channel>,
     gateway: Arc<dyn Gateway>,
     runtime: Runtime,
-    checkpoint_every: u64,
+    config: EvaluatorConfig,
     processes: std::sync::Mutex<HashMap<[u8; 32], ProcessSlot>>,
+    /// Last use and memory size of each loaded process, for eviction.
+    usage: std::sync::Mutex<HashMap<[u8; 32], (Instant, u64)>>,
+    /// Counters served on `/metrics`.
+    pub metrics: Metrics,
 }
 
 fn pid_raw(pid: &str) -> Result<[u8; 32], CuError> {
@@ -68,21 +146,30 @@ fn tag<'a>(tags: &'a [pb::Tag], name: &str) -> Option<&'a str> {
         .map(|t| t.value.as_str())
 }
 
+fn module_error(e: impl std::fmt::Display) -> CuError {
+    CuError::Module(e.to_string())
+}
+
 impl Evaluator {
     /// An evaluator over `store`, reading schedules from `su` and modules from `gateway`.
     pub fn new(
         store: Store,
         su: SchedulerClient<Channel>,
         gateway: Arc<dyn Gateway>,
-        checkpoint_every: u64,
+        config: EvaluatorConfig,
     ) -> Evaluator {
         Evaluator {
             store,
             su,
             gateway,
             runtime: Runtime::new(),
-            checkpoint_every: checkpoint_every.max(1),
+            config: EvaluatorConfig {
+                checkpoint_every: config.checkpoint_every.max(1),
+                ..config
+            },
             processes: std::sync::Mutex::new(HashMap::new()),
+            usage: std::sync::Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
         }
     }
 
@@ -104,6 +191,7 @@ impl Evaluator {
         let module_id = tag(&record.tags, "Module")
             .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
             .to_string();
+        let crons = parse_crons(&record.tags).map_err(module_error)?;
         let meta = self
             .gateway
             .transactions_by_id(std::slice::from_ref(&module_id))
@@ -124,20 +212,19 @@ impl Evaluator {
             .collect();
         let module_format = tag(&module_tags, "Module-Format")
             .ok_or_else(|| CuError::Module(format!("module {module_id} has no Module-Format")))?;
-        let fmt = ModuleFormat::parse(module_format).map_err(|e| CuError::Module(e.to_string()))?;
+        let fmt = ModuleFormat::parse(module_format).map_err(module_error)?;
         for t in ["Input-Encoding", "Output-Encoding"] {
-            format::check_encoding(t, tag(&module_tags, t).unwrap_or(""))
-                .map_err(|e| CuError::Module(e.to_string()))?;
+            format::check_encoding(t, tag(&module_tags, t).unwrap_or("")).map_err(module_error)?;
         }
         let limit = |name: &str| tag(&record.tags, name).or_else(|| tag(&module_tags, name));
         let memory_limit = limit("Memory-Limit")
             .map(|v| ao_core::ao::parse_memory_limit("Process", v))
             .transpose()
-            .map_err(|e| CuError::Module(e.to_string()))?;
+            .map_err(module_error)?;
         let compute_limit = limit("Compute-Limit")
             .map(|v| ao_core::ao::parse_compute_limit("Process", v))
             .transpose()
-            .map_err(|e| CuError::Module(e.to_string()))?;
+            .map_err(module_error)?;
         let key = self.runtime.cache_key(&module_id, fmt);
         let module = match self.store.artifact(&key)? {
             Some(bytes) => match self.runtime.deserialize(&bytes, fmt) {
@@ -152,25 +239,117 @@ impl Evaluator {
             ..Options::default()
         };
         let env = env_json(&record, &module_id, &meta.owner.address, &module_tags);
-        let (memory, next_nonce, chain, last) = match self.store.checkpoint(raw)? {
-            Some(c) => (
-                Some(c.memory),
-                c.nonce + 1,
-                HashChain::after(&c.assignment_id, &c.hash_chain),
-                Some((c.timestamp, c.block_height, c.hash_chain, c.assignment_id)),
-            ),
-            None => (None, 0, HashChain::for_new_process(raw), None),
+        let owner = record
+            .owner
+            .as_ref()
+            .map(|o| o.address.clone())
+            .unwrap_or_default();
+        let origin = Boundary {
+            timestamp: record.timestamp_ms,
+            height: record.block_height,
         };
-        let worker =
-            Worker::spawn(module, options, memory).map_err(|e| CuError::Module(e.to_string()))?;
-        Ok(Loaded {
+        let mut loaded = Loaded {
             env,
-            worker,
-            next_nonce,
-            chain,
-            last,
+            worker: Worker::spawn(module.clone(), options.clone(), None).map_err(module_error)?,
+            owner,
+            origin,
+            crons,
+            blocks: Vec::new(),
+            next_nonce: 0,
+            chain: HashChain::for_new_process(raw),
+            last: None,
+            walk: CronWalk::new(origin),
+            last_eval: origin,
             since_checkpoint: 0,
-        })
+        };
+        if let Some(c) = self.store.checkpoint(raw)? {
+            let left = Boundary {
+                timestamp: c.timestamp,
+                height: c.block_height,
+            };
+            loaded.walk = CronWalk::new(left);
+            self.ensure_blocks(&mut loaded, c.last_timestamp.saturating_add(1))
+                .await?;
+            match CronWalk::resume(
+                left,
+                c.crons_done,
+                &loaded.crons,
+                origin,
+                i64::MAX,
+                &loaded.blocks,
+            ) {
+                Some(walk) => {
+                    loaded.walk = walk;
+                    loaded.next_nonce = c.nonce + 1;
+                    loaded.chain = HashChain::after(&c.assignment_id, &c.hash_chain);
+                    loaded.last = Some(Scheduled {
+                        nonce: c.nonce,
+                        at: left,
+                        hash_chain: c.hash_chain,
+                        assignment_id: c.assignment_id,
+                    });
+                    loaded.last_eval = Boundary {
+                        timestamp: c.last_timestamp,
+                        height: c.last_block_height,
+                    };
+                    loaded.worker =
+                        Worker::spawn(module, options, Some(c.memory)).map_err(module_error)?;
+                    Metrics::inc(&self.metrics.loads_checkpoint);
+                    return Ok(loaded);
+                }
+                None => tracing::warn!(
+                    process = pid,
+                    "the checkpoint's cron position does not fit the process's crons; \
+                     evaluating from the start"
+                ),
+            }
+        }
+        Metrics::inc(&self.metrics.loads_cold);
+        Ok(loaded)
+    }
+
+    /// Make sure the blocks after the process's last scheduled message are known up to `right`
+    /// (ms), for block-based crons. Only processes with such crons ask the gateway.
+    async fn ensure_blocks(&self, p: &mut Loaded, right: i64) -> Result<(), CuError> {
+        if p.crons.blocks.is_empty() {
+            return Ok(());
+        }
+        loop {
+            if p.blocks.last().is_some_and(|b| b.timestamp >= right) {
+                return Ok(());
+            }
+            let min = p
+                .blocks
+                .last()
+                .map_or(p.walk.left().height, |b| b.height + 1);
+            let page = self
+                .gateway
+                .blocks(&BlockQuery {
+                    height: Some(HeightRange {
+                        min: Some(min),
+                        max: None,
+                    }),
+                    first: BLOCK_PAGE,
+                    after: None,
+                    sort: Sort::HeightAsc,
+                })
+                .await
+                .map_err(|e| CuError::Gateway(format!("blocks from {min}: {e}")))?;
+            let before = p.blocks.len();
+            for (_, b) in page.edges {
+                if p.blocks.last().is_none_or(|l| b.height > l.height) {
+                    p.blocks.push(Boundary {
+                        timestamp: i64::try_from(b.timestamp)
+                            .unwrap_or(i64::MAX / 1000)
+                            .saturating_mul(1000),
+                        height: b.height,
+                    });
+                }
+            }
+            if p.blocks.len() == before || !page.has_next_page {
+                return Ok(());
+            }
+        }
     }
 
     async fn compile(
@@ -241,8 +420,30 @@ impl Evaluator {
         Ok((item, meta.recipient.clone()))
     }
 
-    /// Evaluate `pid` up to and including `target` (no-op when already there).
-    pub async fn evaluate_to(&self, pid: &str, target: u64) -> Result<(), CuError> {
+    /// Evaluate `pid` up to `target` in a task of its own, which runs to its end even when
+    /// the caller stops waiting for it.
+    pub fn start(
+        self: &Arc<Self>,
+        pid: &str,
+        target: Target,
+    ) -> tokio::task::JoinHandle<Result<(), CuError>> {
+        let this = Arc::clone(self);
+        let pid = pid.to_string();
+        tokio::spawn(async move {
+            let result = this.evaluate(&pid, target).await;
+            this.evict().await;
+            result
+        })
+    }
+
+    /// Evaluate `pid` up to `target` and wait for it.
+    pub async fn evaluate_to(self: &Arc<Self>, pid: &str, target: Target) -> Result<(), CuError> {
+        self.start(pid, target)
+            .await
+            .map_err(|e| CuError::Storage(format!("evaluation task failed: {e}")))?
+    }
+
+    async fn evaluate(&self, pid: &str, target: Target) -> Result<(), CuError> {
         let raw = pid_raw(pid)?;
         let slot = self.slot(raw);
         let mut guard = slot.lock().await;
@@ -252,147 +453,359 @@ impl Evaluator {
         let Some(p) = guard.as_mut() else {
             return Err(CuError::Storage("process slot empty".into()));
         };
-        let result = self.run_to(pid, &raw, p, target).await;
-        if result.is_err() {
-            // Messages evaluated since the last save are in memory but not in the store: drop
-            // the slot so the next request reloads from the stored checkpoint and evaluates them
-            // again, rather than carry on with results that were never stored.
-            *guard = None;
+        let mut pending = Vec::new();
+        let mut result = self.run_to(pid, &raw, p, target, &mut pending).await;
+        if result.is_ok() {
+            result = self.save(&raw, p, &pending, false).await;
         }
-        result
+        match result {
+            Ok(()) => {
+                let size = p.worker.memory_size().await.unwrap_or(0) as u64;
+                self.touch(raw, size);
+                Ok(())
+            }
+            Err(e) => {
+                // Messages evaluated since the last save are in memory but not in the store:
+                // drop the slot so the next request reloads from the stored checkpoint and
+                // evaluates them again, rather than carry on with results never stored.
+                *guard = None;
+                self.forget(&raw);
+                Err(e)
+            }
+        }
     }
 
+    /// Evaluate what `target` asks; results accumulate in `pending` (saved every
+    /// `checkpoint_every` messages with a checkpoint, the rest by the caller).
     async fn run_to(
         &self,
         pid: &str,
         raw: &[u8; 32],
         p: &mut Loaded,
-        target: u64,
+        target: Target,
+        pending: &mut Vec<StoredResult>,
     ) -> Result<(), CuError> {
-        if p.next_nonce > target {
-            return Ok(());
-        }
-        let mut stream = self
-            .su
-            .clone()
-            .read_schedule(ReadScheduleRequest {
-                process_id: pid.to_string(),
-                range: Some(read_schedule_request::Range::Nonce(NonceRange {
-                    from: p.next_nonce.checked_sub(1),
-                    to: Some(target),
-                })),
-                limit: Some(u32::MAX),
-            })
-            .await
-            .map_err(CuError::from_su)?
-            .into_inner();
-        let mut batch = Vec::new();
-        while let Some(entry) = stream.message().await.map_err(CuError::from_su)? {
-            if entry.nonce != p.next_nonce {
-                return Err(CuError::HashChain(format!(
-                    "the SU sent nonce {} where {} was due",
-                    entry.nonce, p.next_nonce
+        let to_nonce = match target {
+            Target::Nonce(n) => n,
+            Target::Now => self.latest_nonce(pid).await?,
+        };
+        if p.next_nonce <= to_nonce {
+            let mut stream = self
+                .su
+                .clone()
+                .read_schedule(ReadScheduleRequest {
+                    process_id: pid.to_string(),
+                    range: Some(read_schedule_request::Range::Nonce(NonceRange {
+                        from: p.next_nonce.checked_sub(1),
+                        to: Some(to_nonce),
+                    })),
+                    limit: Some(u32::MAX),
+                })
+                .await
+                .map_err(CuError::from_su)?
+                .into_inner();
+            while let Some(entry) = stream.message().await.map_err(CuError::from_su)? {
+                self.crons_until(pid, raw, p, entry.timestamp_ms, pending)
+                    .await?;
+                self.scheduled(pid, raw, p, entry, pending).await?;
+            }
+            if p.next_nonce <= to_nonce {
+                return Err(CuError::NotFound(format!(
+                    "the SU has no nonce {to_nonce} for process {pid} (it ends at {})",
+                    p.next_nonce.saturating_sub(1)
                 )));
             }
-            let assignment = entry.assignment.clone().unwrap_or_default();
-            let assignment_id = decode_id("assignment", &assignment.id)
-                .map_err(|e| CuError::HashChain(e.to_string()))?;
-            let hash_chain = decode_id("hash chain", &entry.hash_chain)
-                .map_err(|e| CuError::HashChain(e.to_string()))?;
-            p.chain
-                .push(&assignment_id, &hash_chain)
-                .map_err(|m| CuError::HashChain(format!("nonce {}: {m}", entry.nonce)))?;
-            let slot_fields = Slot {
-                epoch: entry.epoch,
-                nonce: entry.nonce,
-                timestamp: entry.timestamp_ms,
-                block_height: entry.block_height,
-                hash_chain: &entry.hash_chain,
-            };
-            let (item, target_id) = match &entry.message {
-                Some(item) => (item.clone(), pid.to_string()),
-                None => {
-                    let id = entry.message_id.clone().unwrap_or_default();
-                    self.bare_assignment(&id, &entry.exclude).await?
-                }
-            };
-            let parts: Parts<'_> = item_parts(&item, &target_id);
-            let msg = message_json(&parts, Some(&slot_fields), false);
-            let eval = p
-                .worker
-                .evaluate(msg, p.env.clone())
+        }
+        if target == Target::Now && !p.crons.is_empty() {
+            let now = self
+                .su
+                .clone()
+                .timestamp(TimestampRequest {
+                    process_id: Some(pid.to_string()),
+                })
                 .await
-                .map_err(|e| CuError::Module(e.to_string()))?;
-            batch.push(StoredResult {
-                message_id: item.id.clone(),
-                assignment_id: assignment.id.clone(),
-                nonce: entry.nonce,
-                timestamp: entry.timestamp_ms,
-                result: result_json(&eval),
-            });
-            p.next_nonce += 1;
-            p.since_checkpoint += 1;
-            p.last = Some((
-                entry.timestamp_ms,
-                entry.block_height,
-                hash_chain,
-                assignment_id,
-            ));
-            if p.since_checkpoint >= self.checkpoint_every {
-                self.save(raw, p, &batch).await?;
-                batch.clear();
+                .map_err(CuError::from_su)?
+                .into_inner()
+                .timestamp_ms
+                - CRON_NOW_LAG_MS;
+            // The reference only walks past the last message when "now" is in a later second.
+            if p.walk.left().timestamp.div_euclid(1000) < now.div_euclid(1000) {
+                self.crons_until(pid, raw, p, now, pending).await?;
             }
-        }
-        if !batch.is_empty() || p.since_checkpoint > 0 {
-            self.save(raw, p, &batch).await?;
-        }
-        if p.next_nonce <= target {
-            return Err(CuError::NotFound(format!(
-                "the SU has no nonce {target} for process {pid} (it ends at {})",
-                p.next_nonce.saturating_sub(1)
-            )));
         }
         Ok(())
     }
 
+    async fn run_message(&self, p: &Loaded, msg: Value) -> Result<Evaluation, CuError> {
+        let started = Instant::now();
+        let eval = p
+            .worker
+            .evaluate(msg, p.env.clone())
+            .await
+            .map_err(module_error)?;
+        self.metrics
+            .eval_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if eval.error.is_some() {
+            Metrics::inc(&self.metrics.errors);
+        }
+        Ok(eval)
+    }
+
+    /// Evaluate the cron messages due before `right` (ms).
+    async fn crons_until(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        right: i64,
+        pending: &mut Vec<StoredResult>,
+    ) -> Result<(), CuError> {
+        if p.crons.is_empty() {
+            return Ok(());
+        }
+        self.ensure_blocks(p, right).await?;
+        loop {
+            let batch = p
+                .walk
+                .advance(&p.crons, p.origin, right, &p.blocks, CRON_BATCH);
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let first_sub = p.walk.produced - batch.len() as u64 + 1;
+            for (i, cron) in batch.into_iter().enumerate() {
+                let msg = cron_message_json(pid, &p.owner, &cron);
+                let eval = self.run_message(p, msg).await?;
+                Metrics::inc(&self.metrics.crons);
+                pending.push(StoredResult {
+                    message_id: String::new(),
+                    assignment_id: String::new(),
+                    nonce: p.last.map_or(0, |l| l.nonce),
+                    sub: first_sub + i as u64,
+                    cron: Some(cron.cron),
+                    timestamp: cron.timestamp,
+                    result: result_json(&eval),
+                });
+                p.last_eval = Boundary {
+                    timestamp: cron.timestamp,
+                    height: cron.block_height,
+                };
+                self.count_and_maybe_checkpoint(raw, p, pending).await?;
+            }
+        }
+    }
+
+    /// Evaluate one scheduled message from the SU.
+    async fn scheduled(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        entry: pb::ScheduledMessage,
+        pending: &mut Vec<StoredResult>,
+    ) -> Result<(), CuError> {
+        if entry.nonce != p.next_nonce {
+            return Err(CuError::HashChain(format!(
+                "the SU sent nonce {} where {} was due",
+                entry.nonce, p.next_nonce
+            )));
+        }
+        let assignment = entry.assignment.clone().unwrap_or_default();
+        let assignment_id = decode_id("assignment", &assignment.id)
+            .map_err(|e| CuError::HashChain(e.to_string()))?;
+        let hash_chain = decode_id("hash chain", &entry.hash_chain)
+            .map_err(|e| CuError::HashChain(e.to_string()))?;
+        p.chain
+            .push(&assignment_id, &hash_chain)
+            .map_err(|m| CuError::HashChain(format!("nonce {}: {m}", entry.nonce)))?;
+        let slot_fields = Slot {
+            epoch: entry.epoch,
+            nonce: entry.nonce,
+            timestamp: entry.timestamp_ms,
+            block_height: entry.block_height,
+            hash_chain: &entry.hash_chain,
+        };
+        let (item, target_id) = match &entry.message {
+            Some(item) => (item.clone(), pid.to_string()),
+            None => {
+                let id = entry.message_id.clone().unwrap_or_default();
+                self.bare_assignment(&id, &entry.exclude).await?
+            }
+        };
+        let parts: Parts<'_> = item_parts(&item, &target_id);
+        let msg = message_json(&parts, Some(&slot_fields), false);
+        let eval = self.run_message(p, msg).await?;
+        Metrics::inc(&self.metrics.messages);
+        pending.push(StoredResult {
+            message_id: item.id.clone(),
+            assignment_id: assignment.id.clone(),
+            nonce: entry.nonce,
+            sub: 0,
+            cron: None,
+            timestamp: entry.timestamp_ms,
+            result: result_json(&eval),
+        });
+        let at = Boundary {
+            timestamp: entry.timestamp_ms,
+            height: entry.block_height,
+        };
+        p.next_nonce += 1;
+        p.last = Some(Scheduled {
+            nonce: entry.nonce,
+            at,
+            hash_chain,
+            assignment_id,
+        });
+        p.walk = CronWalk::new(at);
+        p.blocks.retain(|b| b.timestamp > at.timestamp);
+        p.last_eval = at;
+        self.count_and_maybe_checkpoint(raw, p, pending).await
+    }
+
+    async fn count_and_maybe_checkpoint(
+        &self,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        pending: &mut Vec<StoredResult>,
+    ) -> Result<(), CuError> {
+        p.since_checkpoint += 1;
+        if p.since_checkpoint >= self.config.checkpoint_every {
+            self.save(raw, p, pending, true).await?;
+            pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Store `results`, with a checkpoint of the process's memory when `checkpoint` is set.
     async fn save(
         &self,
         raw: &[u8; 32],
         p: &mut Loaded,
         results: &[StoredResult],
+        checkpoint: bool,
     ) -> Result<(), CuError> {
-        let cp = match p.last {
-            Some((timestamp, block_height, hash_chain, assignment_id)) => {
+        let cp = match (checkpoint, p.last) {
+            (true, Some(last)) => {
                 let memory = p
                     .worker
                     .memory()
                     .await
-                    .map_err(|e| CuError::Module(e.to_string()))?
+                    .map_err(module_error)?
                     .unwrap_or_default();
                 Some(Checkpoint {
-                    nonce: p.next_nonce - 1,
-                    timestamp,
-                    block_height,
-                    hash_chain,
-                    assignment_id,
+                    nonce: last.nonce,
+                    timestamp: last.at.timestamp,
+                    block_height: last.at.height,
+                    hash_chain: last.hash_chain,
+                    assignment_id: last.assignment_id,
+                    crons_done: p.walk.produced,
+                    last_timestamp: p.last_eval.timestamp,
+                    last_block_height: p.last_eval.height,
                     memory_sha256: Sha256::digest(&memory).into(),
                     memory,
                 })
             }
-            None => None,
+            _ => None,
         };
+        if results.is_empty() && cp.is_none() {
+            return Ok(());
+        }
         self.store.save(raw, results, cp.as_ref())?;
         if cp.is_some() {
             p.since_checkpoint = 0;
+            Metrics::inc(&self.metrics.checkpoints);
         }
         Ok(())
     }
 
+    fn touch(&self, raw: [u8; 32], size: u64) {
+        self.update_usage(|u| {
+            u.insert(raw, (Instant::now(), size));
+        });
+    }
+
+    fn forget(&self, raw: &[u8; 32]) {
+        self.update_usage(|u| {
+            u.remove(raw);
+        });
+    }
+
+    fn update_usage(&self, change: impl FnOnce(&mut HashMap<[u8; 32], (Instant, u64)>)) {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut usage);
+        let total: u64 = usage.values().map(|u| u.1).sum();
+        self.metrics.cached_bytes.store(total, Ordering::Relaxed);
+        self.metrics
+            .loaded
+            .store(usage.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Unload the least recently used processes while loaded memory exceeds the budget, each
+    /// with a checkpoint first so that nothing is evaluated twice when it comes back. Busy
+    /// processes are skipped (their evaluation will call this again when done).
+    async fn evict(&self) {
+        let mut candidates: Vec<([u8; 32], Instant, u64)> = {
+            let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            usage.iter().map(|(k, (t, b))| (*k, *t, *b)).collect()
+        };
+        let mut total: u64 = candidates.iter().map(|c| c.2).sum();
+        if total <= self.config.cache_bytes {
+            return;
+        }
+        candidates.sort_by_key(|c| c.1);
+        for (raw, _, bytes) in candidates {
+            if total <= self.config.cache_bytes {
+                break;
+            }
+            let slot = self.slot(raw);
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
+            if let Some(p) = guard.as_mut()
+                && p.since_checkpoint > 0
+                && let Err(e) = self.save(&raw, p, &[], true).await
+            {
+                tracing::warn!("cannot checkpoint a process before unloading it: {e}");
+                continue;
+            }
+            *guard = None;
+            self.forget(&raw);
+            Metrics::inc(&self.metrics.evictions);
+            total = total.saturating_sub(bytes);
+        }
+    }
+
+    /// Checkpoint every loaded process that evaluated messages since its last checkpoint (at
+    /// shutdown, so a restart evaluates nothing twice).
+    pub async fn flush(&self) {
+        let slots: Vec<([u8; 32], ProcessSlot)> = {
+            let map = self.processes.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter().map(|(k, v)| (*k, v.clone())).collect()
+        };
+        for (raw, slot) in slots {
+            let mut guard = slot.lock().await;
+            if let Some(p) = guard.as_mut()
+                && p.since_checkpoint > 0
+                && let Err(e) = self.save(&raw, p, &[], true).await
+            {
+                tracing::warn!("cannot checkpoint a process at shutdown: {e}");
+            }
+            *guard = None;
+        }
+    }
+
     /// `GET /result/{id}?process-id=`: the stored result, evaluating up to it first if needed.
-    pub async fn result(&self, pid: &str, id: &str) -> Result<Value, CuError> {
+    /// With `busy`, gives up waiting after that long and answers `None` (the evaluation goes
+    /// on, and a later request finds its result).
+    pub async fn result(
+        self: &Arc<Self>,
+        pid: &str,
+        id: &str,
+        busy: Option<Duration>,
+    ) -> Result<Option<Value>, CuError> {
         let raw = pid_raw(pid)?;
         if let Some(n) = self.store.nonce_of(&raw, id)? {
-            return self.stored(&raw, n);
+            return self.stored(&raw, n).map(Some);
         }
         let nonce = if id == pid {
             0
@@ -408,11 +821,20 @@ impl Evaluator {
                 .into_inner()
                 .nonce
         };
-        self.evaluate_to(pid, nonce).await?;
-        match self.store.nonce_of(&raw, id)? {
-            Some(n) => self.stored(&raw, n),
-            None => self.stored(&raw, nonce),
-        }
+        let task = self.start(pid, Target::Nonce(nonce));
+        let joined = match busy {
+            Some(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(j) => j,
+                Err(_) => {
+                    Metrics::inc(&self.metrics.busy);
+                    return Ok(None);
+                }
+            },
+            None => task.await,
+        };
+        joined.map_err(|e| CuError::Storage(format!("evaluation task failed: {e}")))??;
+        let n = self.store.nonce_of(&raw, id)?.unwrap_or(nonce);
+        self.stored(&raw, n).map(Some)
     }
 
     fn stored(&self, raw: &[u8; 32], nonce: u64) -> Result<Value, CuError> {
@@ -437,15 +859,8 @@ impl Evaluator {
 
     /// `POST /dry-run?process-id=`: evaluate `body` on a copy of the process's latest memory;
     /// nothing is stored and the process is unchanged.
-    pub async fn dry_run(&self, pid: &str, body: &Value) -> Result<Value, CuError> {
+    pub async fn dry_run(self: &Arc<Self>, pid: &str, body: &Value) -> Result<Value, CuError> {
         let raw = pid_raw(pid)?;
-        let latest = self.latest_nonce(pid).await?;
-        self.evaluate_to(pid, latest).await?;
-        let slot = self.slot(raw);
-        let guard = slot.lock().await;
-        let Some(p) = guard.as_ref() else {
-            return Err(CuError::Storage("process slot empty".into()));
-        };
         let owner = body
             .get("Owner")
             .and_then(Value::as_str)
@@ -457,6 +872,12 @@ impl Evaluator {
             ));
         }
         let tags = dry_run_tags(body)?;
+        self.evaluate_to(pid, Target::Now).await?;
+        let slot = self.slot(raw);
+        let guard = slot.lock().await;
+        let Some(p) = guard.as_ref() else {
+            return Err(CuError::Storage("process slot empty".into()));
+        };
         let data = body
             .get("Data")
             .and_then(Value::as_str)
@@ -483,31 +904,33 @@ impl Evaluator {
                 .map(str::as_bytes),
             tags: &tags,
         };
-        let (timestamp, height) = p.last.map_or((0, 0), |l| (l.0, l.1));
         let mut msg = message_json(&parts, None, true);
         if let Some(m) = msg.as_object_mut() {
             m.insert(
                 "Timestamp".into(),
-                body.get("Timestamp").cloned().unwrap_or(json!(timestamp)),
+                body.get("Timestamp")
+                    .cloned()
+                    .unwrap_or(json!(p.last_eval.timestamp)),
             );
             m.insert(
                 "Block-Height".into(),
-                body.get("Block-Height").cloned().unwrap_or(json!(height)),
+                body.get("Block-Height")
+                    .cloned()
+                    .unwrap_or(json!(p.last_eval.height)),
             );
         }
         let eval = p
             .worker
             .dry_run(msg, p.env.clone())
             .await
-            .map_err(|e| CuError::Module(e.to_string()))?;
+            .map_err(module_error)?;
         Ok(result_json(&eval))
     }
 
-    /// `GET /state/{pid}`: the memory after the latest message, and that message's nonce.
-    pub async fn state(&self, pid: &str) -> Result<(Vec<u8>, u64), CuError> {
+    /// `GET /state/{pid}`: the memory after everything due until now, and where that is.
+    pub async fn state(self: &Arc<Self>, pid: &str) -> Result<State, CuError> {
         let raw = pid_raw(pid)?;
-        let latest = self.latest_nonce(pid).await?;
-        self.evaluate_to(pid, latest).await?;
+        self.evaluate_to(pid, Target::Now).await?;
         let slot = self.slot(raw);
         let guard = slot.lock().await;
         let p = guard
@@ -517,20 +940,34 @@ impl Evaluator {
             .worker
             .memory()
             .await
-            .map_err(|e| CuError::Module(e.to_string()))?;
-        Ok((memory.unwrap_or_default(), latest))
+            .map_err(module_error)?
+            .unwrap_or_default();
+        Ok(State {
+            memory,
+            nonce: p.last.map_or(0, |l| l.nonce),
+            timestamp: p.last_eval.timestamp,
+            block_height: p.last_eval.height,
+        })
     }
 
-    /// `GET /results/{pid}`: stored results from nonce `from` (inclusive), at most `limit`.
-    pub fn results(
-        &self,
-        pid: &str,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredResult>, CuError> {
+    /// `GET /results/{pid}` (and `/cron/{pid}` with `crons_only`): a page of stored results.
+    pub fn results(&self, pid: &str, listing: &Listing) -> Result<Page, CuError> {
         let raw = pid_raw(pid)?;
-        Ok(self.store.results(&raw, from, u64::MAX, limit)?)
+        Ok(self.store.list(&raw, listing)?)
     }
+}
+
+/// A process's memory and the point it was taken at (`/state`).
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The linear memory.
+    pub memory: Vec<u8>,
+    /// Nonce of the last scheduled message evaluated.
+    pub nonce: u64,
+    /// Timestamp of the last message evaluated, cron or not.
+    pub timestamp: i64,
+    /// Its block height.
+    pub block_height: u64,
 }
 
 /// The `Tags` of a dry-run body: a list of `{"name", "value"}` strings.

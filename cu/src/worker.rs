@@ -19,6 +19,7 @@ enum Cmd {
         oneshot::Sender<Result<Evaluation, LoaderError>>,
     ),
     Memory(oneshot::Sender<Option<Vec<u8>>>),
+    Size(oneshot::Sender<usize>),
 }
 
 /// The handle of a process's evaluation thread. Dropping it ends the thread and waits for it, so
@@ -68,6 +69,9 @@ impl Worker {
                         Cmd::Memory(reply) => {
                             let _ = reply.send(runner.memory().map(<[u8]>::to_vec));
                         }
+                        Cmd::Size(reply) => {
+                            let _ = reply.send(runner.memory().map_or(0, <[u8]>::len));
+                        }
                     }
                 }
             })
@@ -104,6 +108,13 @@ impl Worker {
     pub async fn memory(&self) -> Result<Option<Vec<u8>>, LoaderError> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Memory(reply))?;
+        rx.await.map_err(|_| gone())
+    }
+
+    /// The size of the process's memory, without copying it (what the instance cache counts).
+    pub async fn memory_size(&self) -> Result<usize, LoaderError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Size(reply))?;
         rx.await.map_err(|_| gone())
     }
 }

@@ -156,6 +156,15 @@ function handle(msg_json, env_json)
         response.Error = tostring(result)
       end
     end
+  elseif type(_G.Handle) == 'function' then
+    -- Any other message goes to a `Handle(msg)` that an Eval defined, if any (tests of cron
+    -- and of message fields use it).
+    local ok, result = pcall(_G.Handle, msg)
+    if ok then
+      response.Output = result == nil and '' or tostring(result)
+    else
+      response.Error = tostring(result)
+    end
   end
   return json.encode({ ok = true, response = response })
 end

@@ -1,6 +1,8 @@
 //! Helpers shared by the CU's integration tests.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::path::PathBuf;
 use std::process::Command;
 
