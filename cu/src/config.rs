@@ -57,6 +57,11 @@ pub struct CuArgs {
 
     /// Milliseconds `/result` waits for an evaluation before answering 202 with `Retry-After`
     /// (the evaluation goes on). 0, the reference's default, waits until done.
-    #[arg(long, value_name = "MS", env = "AO_CU_BUSY_THRESHOLD_MS", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "MS",
+        env = "AO_CU_BUSY_THRESHOLD_MS",
+        default_value_t = 0
+    )]
     pub busy_threshold_ms: u64,
 }

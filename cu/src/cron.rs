@@ -341,7 +341,14 @@ mod tests {
 
     #[test]
     fn refuses_what_would_never_fire() {
-        for bad in ["1-month", "0-seconds", "500-ms", "x-minutes", "0-blocks", "2.5-blocks"] {
+        for bad in [
+            "1-month",
+            "0-seconds",
+            "500-ms",
+            "x-minutes",
+            "0-blocks",
+            "2.5-blocks",
+        ] {
             let err = parse_crons(&[tag("Cron-Interval", bad)]).unwrap_err();
             assert!(matches!(err, CronError::Interval(..)), "{bad}: {err}");
         }
@@ -365,7 +372,11 @@ mod tests {
             if batch.is_empty() {
                 break;
             }
-            out.extend(batch.into_iter().map(|m| (m.cron, m.timestamp, m.block_height)));
+            out.extend(
+                batch
+                    .into_iter()
+                    .map(|m| (m.cron, m.timestamp, m.block_height)),
+            );
         }
         out
     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use ao_proto::common::v1 as pb;
 use ao_proto::compute::v1::compute_server::{Compute, ComputeServer};
 use ao_proto::compute::v1::{
-    CronRequest, DryRunRequest, InfoRequest, ResultEdge, ResultRequest, ResultsRequest,
-    SortOrder, StateChunk, StateHeader, StateRequest,
+    CronRequest, DryRunRequest, InfoRequest, ResultEdge, ResultRequest, ResultsRequest, SortOrder,
+    StateChunk, StateHeader, StateRequest,
 };
 use futures_util::Stream;
 use serde_json::{Value, json};
@@ -163,7 +163,10 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<StateChunk, Status>> + Send>
 
 #[tonic::async_trait]
 impl Compute for GrpcCompute {
-    async fn result(&self, req: Request<ResultRequest>) -> Result<Response<pb::EvalResult>, Status> {
+    async fn result(
+        &self,
+        req: Request<ResultRequest>,
+    ) -> Result<Response<pb::EvalResult>, Status> {
         let r = req.into_inner();
         let v = self
             .evaluator
@@ -188,8 +191,7 @@ impl Compute for GrpcCompute {
             default_limit: DEFAULT_RESULTS_LIMIT,
             crons_only: false,
         };
-        let listing =
-            listing_of(r.from.as_deref(), r.to.as_deref(), shape).map_err(status)?;
+        let listing = listing_of(r.from.as_deref(), r.to.as_deref(), shape).map_err(status)?;
         let page = self
             .evaluator
             .results(&r.process_id, &listing)
@@ -199,7 +201,10 @@ impl Compute for GrpcCompute {
         )))))
     }
 
-    async fn dry_run(&self, req: Request<DryRunRequest>) -> Result<Response<pb::EvalResult>, Status> {
+    async fn dry_run(
+        &self,
+        req: Request<DryRunRequest>,
+    ) -> Result<Response<pb::EvalResult>, Status> {
         let r = req.into_inner();
         let mut body = json!({
             "Id": r.id.unwrap_or_default(),
@@ -227,7 +232,10 @@ impl Compute for GrpcCompute {
 
     type StateStream = ChunkStream;
 
-    async fn state(&self, req: Request<StateRequest>) -> Result<Response<Self::StateStream>, Status> {
+    async fn state(
+        &self,
+        req: Request<StateRequest>,
+    ) -> Result<Response<Self::StateStream>, Status> {
         let r = req.into_inner();
         let state = self.evaluator.state(&r.process_id).await.map_err(status)?;
         let header = StateHeader {
@@ -267,8 +275,7 @@ impl Compute for GrpcCompute {
             default_limit: DEFAULT_CRON_LIMIT,
             crons_only: true,
         };
-        let listing =
-            listing_of(r.from.as_deref(), r.to.as_deref(), shape).map_err(status)?;
+        let listing = listing_of(r.from.as_deref(), r.to.as_deref(), shape).map_err(status)?;
         self.evaluator
             .evaluate_to(&r.process_id, Target::Now)
             .await

@@ -154,7 +154,9 @@ pub fn bound(name: &str, value: &str) -> Result<Bound, CuError> {
         };
     }
     value.trim().parse().map(Bound::Timestamp).map_err(|_| {
-        CuError::BadRequest(format!("{name}: {value:?} is neither a cursor nor a timestamp"))
+        CuError::BadRequest(format!(
+            "{name}: {value:?} is neither a cursor nor a timestamp"
+        ))
     })
 }
 

@@ -262,7 +262,11 @@ impl Store {
     /// A page of stored results in (timestamp, nonce, cron) order, errored evaluations left
     /// out, as `/results` and `/cron` serve them.
     pub fn list(&self, pid: &[u8; 32], q: &Listing) -> Result<Page, StoreError> {
-        let lower = key(b'T', pid, &ts_key(q.from.as_ref().map_or(0, Bound::timestamp)));
+        let lower = key(
+            b'T',
+            pid,
+            &ts_key(q.from.as_ref().map_or(0, Bound::timestamp)),
+        );
         let upper = match &q.to {
             Some(b) => key(b'T', pid, &ts_key(b.timestamp().saturating_add(1))),
             // Longer than any 24-byte suffix, so above every key of the process.

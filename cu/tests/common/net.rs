@@ -46,7 +46,7 @@ pub async fn net_with(bundler: Option<&str>) -> Net {
     }
     let su = ao_su::serve(s).await.expect("su");
     let user = Ed25519Wallet::generate();
-    let wasm = std::fs::read(common::minimal_module()).expect("wasm");
+    let wasm = std::fs::read(super::minimal_module()).expect("wasm");
     let module = ModuleBuilder::new("wasm32-unknown-emscripten2", "JSON-1", "JSON-1", wasm)
         .sign(&user)
         .expect("module");
@@ -157,4 +157,3 @@ pub async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
     let body = r.bytes().await.expect("body");
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
-
