@@ -19,6 +19,7 @@ pub mod format;
 pub mod host;
 pub mod instance;
 pub mod jsdate;
+pub mod lower64;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

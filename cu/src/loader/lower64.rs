@@ -1,0 +1,451 @@
+//! Lowering of memory64 modules to 32-bit memory, so that Wasmer (which cannot compile
+//! memory64, see the study in `spec/wasm-module-abi.md` §0.2) runs the wasm64 AO formats.
+//!
+//! The module keeps its i64 pointers everywhere (globals, locals, signatures, the ABI the host
+//! sees); only the memory itself becomes 32-bit, and every instruction that hands an address to
+//! the memory wraps it first (`i32.wrap_i64`). `memory.size` and `memory.grow` extend their
+//! result back to i64 (`-1` stays `-1`). Active data segments get 32-bit offsets. This is the
+//! transformation binaryen's `--memory64-lowering` makes, written here on `wasmparser` +
+//! `wasm-encoder` so the CU needs no external tool. Its limit is the 32-bit one: 4 GiB of memory
+//! (the format's 16 GiB maximum is capped there).
+//!
+//! An address at or above 4 GiB would wrap instead of trapping; it cannot arise while the memory
+//! itself is below 4 GiB and every access before the lowering was in bounds, which is what a
+//! deterministic replay of a valid process gives.
+
+use wasm_encoder::reencode::{Reencode, RoundtripReencoder, utils};
+use wasm_encoder::{Function, Instruction, ValType};
+use wasmparser::{FunctionBody, Operator};
+
+/// Why a module could not be lowered.
+#[derive(Debug, thiserror::Error)]
+pub enum LowerError {
+    /// The binary does not parse.
+    #[error("the module does not parse: {0}")]
+    Parse(String),
+    /// An instruction or construct the lowering does not handle.
+    #[error("memory64 lowering: {0}")]
+    Unsupported(String),
+}
+
+/// Largest 32-bit memory in 64 KiB pages.
+const MAX_PAGES_32: u64 = 65_536;
+
+struct Lowering {
+    /// Indexes (per function) of the scratch locals: i32, i64, f32, f64, v128, i32 (second).
+    scratch: [u32; 6],
+    unsupported: Option<String>,
+}
+
+impl Lowering {
+    fn fail(&mut self, what: String) {
+        if self.unsupported.is_none() {
+            self.unsupported = Some(what);
+        }
+    }
+}
+
+fn wrap(f: &mut Function) {
+    f.instruction(&Instruction::I32WrapI64);
+}
+
+/// The type of the value a store writes, for the stores this pass knows.
+fn store_value(op: &Operator<'_>) -> Option<usize> {
+    use Operator::*;
+    Some(match op {
+        I32Store { .. } | I32Store8 { .. } | I32Store16 { .. } => 0,
+        I64Store { .. } | I64Store8 { .. } | I64Store16 { .. } | I64Store32 { .. } => 1,
+        F32Store { .. } => 2,
+        F64Store { .. } => 3,
+        V128Store { .. } => 4,
+        _ => return None,
+    })
+}
+
+fn is_load(op: &Operator<'_>) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        I32Load { .. }
+            | I64Load { .. }
+            | F32Load { .. }
+            | F64Load { .. }
+            | I32Load8S { .. }
+            | I32Load8U { .. }
+            | I32Load16S { .. }
+            | I32Load16U { .. }
+            | I64Load8S { .. }
+            | I64Load8U { .. }
+            | I64Load16S { .. }
+            | I64Load16U { .. }
+            | I64Load32S { .. }
+            | I64Load32U { .. }
+            | V128Load { .. }
+            | V128Load8x8S { .. }
+            | V128Load8x8U { .. }
+            | V128Load16x4S { .. }
+            | V128Load16x4U { .. }
+            | V128Load32x2S { .. }
+            | V128Load32x2U { .. }
+            | V128Load8Splat { .. }
+            | V128Load16Splat { .. }
+            | V128Load32Splat { .. }
+            | V128Load64Splat { .. }
+            | V128Load32Zero { .. }
+            | V128Load64Zero { .. }
+    )
+}
+
+/// Whether the operator reads or writes memory in a way not handled above (atomics, lane
+/// loads/stores): refused rather than lowered wrongly.
+fn touches_memory_otherwise(op: &Operator<'_>) -> bool {
+    let name = format!("{op:?}");
+    name.starts_with("I32Atomic")
+        || name.starts_with("I64Atomic")
+        || name.starts_with("MemoryAtomic")
+        || name.contains("Lane {")
+        || name.starts_with("MemoryDiscard")
+}
+
+impl Lowering {
+    /// The function with its memory accesses lowered; `params` is its parameter count (locals
+    /// are numbered after the parameters, and the scratch locals after the declared ones).
+    fn lower_body(&mut self, body: &FunctionBody<'_>, params: u32) -> Result<Function, LowerError> {
+        let perr = |e: wasmparser::BinaryReaderError| LowerError::Parse(e.to_string());
+        let mut locals: Vec<(u32, ValType)> = Vec::new();
+        let mut count: u32 = 0;
+        for pair in body.get_locals_reader().map_err(perr)? {
+            let (n, ty) = pair.map_err(perr)?;
+            let ty = RoundtripReencoder
+                .val_type(ty)
+                .map_err(|e| LowerError::Parse(e.to_string()))?;
+            locals.push((n, ty));
+            count += n;
+        }
+        let base = params + count;
+        for (i, ty) in [
+            ValType::I32,
+            ValType::I64,
+            ValType::F32,
+            ValType::F64,
+            ValType::V128,
+            ValType::I32,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.scratch[i] = base + i as u32;
+            locals.push((1, ty));
+        }
+        let mut f = Function::new(locals);
+        let mut reader = body.get_operators_reader().map_err(perr)?;
+        while !reader.eof() {
+            let op = reader.read().map_err(perr)?;
+            self.lower_op(&mut f, op)?;
+        }
+        Ok(f)
+    }
+
+    fn emit(&mut self, f: &mut Function, op: Operator<'_>) -> Result<(), LowerError> {
+        let insn = RoundtripReencoder
+            .instruction(op)
+            .map_err(|e| LowerError::Parse(e.to_string()))?;
+        f.instruction(&insn);
+        Ok(())
+    }
+
+    fn lower_op(&mut self, f: &mut Function, op: Operator<'_>) -> Result<(), LowerError> {
+        let s = self.scratch;
+        if is_load(&op) {
+            wrap(f);
+            return self.emit(f, op);
+        }
+        if let Some(v) = store_value(&op) {
+            f.instruction(&Instruction::LocalSet(s[v]));
+            wrap(f);
+            f.instruction(&Instruction::LocalGet(s[v]));
+            return self.emit(f, op);
+        }
+        match op {
+            Operator::MemorySize { .. } => {
+                self.emit(f, op)?;
+                f.instruction(&Instruction::I64ExtendI32U);
+            }
+            Operator::MemoryGrow { .. } => {
+                wrap(f);
+                self.emit(f, op)?;
+                f.instruction(&Instruction::I64ExtendI32S);
+            }
+            // [dst i64, value i32, n i64]
+            Operator::MemoryFill { .. } => {
+                wrap(f);
+                f.instruction(&Instruction::LocalSet(s[5]));
+                f.instruction(&Instruction::LocalSet(s[0]));
+                wrap(f);
+                f.instruction(&Instruction::LocalGet(s[0]));
+                f.instruction(&Instruction::LocalGet(s[5]));
+                self.emit(f, op)?;
+            }
+            // [dst i64, src i64, n i64]
+            Operator::MemoryCopy { .. } => {
+                wrap(f);
+                f.instruction(&Instruction::LocalSet(s[5]));
+                wrap(f);
+                f.instruction(&Instruction::LocalSet(s[0]));
+                wrap(f);
+                f.instruction(&Instruction::LocalGet(s[0]));
+                f.instruction(&Instruction::LocalGet(s[5]));
+                self.emit(f, op)?;
+            }
+            // [dst i64, offset i32, n i32]
+            Operator::MemoryInit { .. } => {
+                f.instruction(&Instruction::LocalSet(s[5]));
+                f.instruction(&Instruction::LocalSet(s[0]));
+                wrap(f);
+                f.instruction(&Instruction::LocalGet(s[0]));
+                f.instruction(&Instruction::LocalGet(s[5]));
+                self.emit(f, op)?;
+            }
+            ref other if touches_memory_otherwise(other) => {
+                self.fail(format!("{other:?} is not supported"));
+                self.emit(f, op)?;
+            }
+            _ => self.emit(f, op)?,
+        }
+        Ok(())
+    }
+}
+
+/// Whether `wasm` declares or imports a 64-bit memory.
+pub fn uses_memory64(wasm: &[u8]) -> Result<bool, LowerError> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| LowerError::Parse(e.to_string()))? {
+            wasmparser::Payload::MemorySection(r) => {
+                for m in r {
+                    if m.map_err(|e| LowerError::Parse(e.to_string()))?.memory64 {
+                        return Ok(true);
+                    }
+                }
+            }
+            wasmparser::Payload::ImportSection(r) => {
+                for imports in r {
+                    let imports = imports.map_err(|e| LowerError::Parse(e.to_string()))?;
+                    for import in imports {
+                        let (_, import) = import.map_err(|e| LowerError::Parse(e.to_string()))?;
+                        if let wasmparser::TypeRef::Memory(m) = import.ty
+                            && m.memory64
+                        {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+struct Reencoder {
+    lowering: Lowering,
+    /// Parameter counts of the defined functions, in order.
+    params: Vec<u32>,
+    next_body: usize,
+}
+
+impl Reencode for Reencoder {
+    type Error = LowerError;
+
+    fn memory_type(
+        &mut self,
+        m: wasmparser::MemoryType,
+    ) -> Result<wasm_encoder::MemoryType, wasm_encoder::reencode::Error<LowerError>> {
+        if m.shared {
+            return Err(wasm_encoder::reencode::Error::UserError(
+                LowerError::Unsupported("shared memory".into()),
+            ));
+        }
+        if m.initial > MAX_PAGES_32 {
+            return Err(wasm_encoder::reencode::Error::UserError(
+                LowerError::Unsupported(format!(
+                    "an initial memory of {} pages does not fit 4 GiB",
+                    m.initial
+                )),
+            ));
+        }
+        Ok(wasm_encoder::MemoryType {
+            minimum: m.initial,
+            maximum: Some(m.maximum.map_or(MAX_PAGES_32, |x| x.min(MAX_PAGES_32))),
+            memory64: false,
+            shared: false,
+            page_size_log2: m.page_size_log2,
+        })
+    }
+
+    fn parse_data(
+        &mut self,
+        data: &mut wasm_encoder::DataSection,
+        datum: wasmparser::Data<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<LowerError>> {
+        match datum.kind {
+            wasmparser::DataKind::Active {
+                memory_index,
+                offset_expr,
+            } => {
+                let mut ops = offset_expr.get_operators_reader();
+                let op = ops
+                    .read()
+                    .map_err(|e| wasm_encoder::reencode::Error::UserError(LowerError::Parse(e.to_string())))?;
+                let offset = match op {
+                    Operator::I64Const { value } => u32::try_from(value).map_err(|_| {
+                        wasm_encoder::reencode::Error::UserError(LowerError::Unsupported(
+                            format!("a data segment at {value} is beyond 4 GiB"),
+                        ))
+                    })?,
+                    Operator::I32Const { value } => value as u32,
+                    other => {
+                        return Err(wasm_encoder::reencode::Error::UserError(
+                            LowerError::Unsupported(format!("data segment offset {other:?}")),
+                        ));
+                    }
+                };
+                data.active(
+                    memory_index,
+                    &wasm_encoder::ConstExpr::i32_const(offset as i32),
+                    datum.data.iter().copied(),
+                );
+            }
+            wasmparser::DataKind::Passive => {
+                data.passive(datum.data.iter().copied());
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: FunctionBody<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<LowerError>> {
+        let params = self.params.get(self.next_body).copied().unwrap_or(0);
+        self.next_body += 1;
+        let f = self
+            .lowering
+            .lower_body(&func, params)
+            .map_err(wasm_encoder::reencode::Error::UserError)?;
+        code.function(&f);
+        Ok(())
+    }
+}
+
+/// The module with its 64-bit memory lowered to 32 bits (unchanged when it has none).
+pub fn lower(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
+    if !uses_memory64(wasm)? {
+        return Ok(wasm.to_vec());
+    }
+    let params = function_param_counts(wasm)?;
+    let mut r = Reencoder {
+        lowering: Lowering {
+            scratch: [0; 6],
+            unsupported: None,
+        },
+        params,
+        next_body: 0,
+    };
+    let mut module = wasm_encoder::Module::new();
+    let parser = wasmparser::Parser::new(0);
+    utils::parse_core_module(&mut r, &mut module, parser, wasm).map_err(|e| match e {
+        wasm_encoder::reencode::Error::UserError(u) => u,
+        other => LowerError::Parse(other.to_string()),
+    })?;
+    if let Some(u) = r.lowering.unsupported {
+        return Err(LowerError::Unsupported(u));
+    }
+    Ok(module.finish())
+}
+
+/// The parameter count of each defined function (the index space of its locals starts with
+/// them), from the type and function sections.
+fn function_param_counts(wasm: &[u8]) -> Result<Vec<u32>, LowerError> {
+    let perr = |e: wasmparser::BinaryReaderError| LowerError::Parse(e.to_string());
+    let mut types: Vec<u32> = Vec::new();
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(perr)? {
+            wasmparser::Payload::TypeSection(r) => {
+                for group in r.into_iter_err_on_gc_types() {
+                    types.push(group.map_err(perr)?.params().len() as u32);
+                }
+            }
+            wasmparser::Payload::FunctionSection(r) => {
+                for ty in r {
+                    let ty = ty.map_err(perr)?;
+                    out.push(types.get(ty as usize).copied().ok_or_else(|| {
+                        LowerError::Parse(format!("function type {ty} is not defined"))
+                    })?);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmer::{Instance, Module, Store, Value, imports};
+
+    const MEMORY64: &str = r#"
+      (module
+        (memory (export "memory") i64 1 10)
+        (data (i64.const 16) "hello")
+        (func (export "f") (param $p i64) (result i64) (local $x i32)
+          (local.set $x (i32.const 3))
+          (i64.store offset=8 (local.get $p) (i64.const 42))
+          (i64.add
+            (i64.load offset=8 (local.get $p))
+            (i64.extend_i32_u (i32.add (local.get $x) (i32.load8_u (i64.const 16))))))
+        (func (export "grow") (result i64) (memory.grow (i64.const 1)))
+        (func (export "size") (result i64) (memory.size))
+        (func (export "fill")
+          (memory.fill (i64.const 100) (i32.const 7) (i64.const 4))
+          (memory.copy (i64.const 200) (i64.const 100) (i64.const 4))))
+    "#;
+
+    #[test]
+    fn a_memory64_module_runs_the_same_after_lowering() {
+        let wasm = wasmer::wat2wasm(MEMORY64.as_bytes()).unwrap().to_vec();
+        assert!(uses_memory64(&wasm).unwrap());
+        let lowered = lower(&wasm).unwrap();
+        assert!(!uses_memory64(&lowered).unwrap());
+        wasmparser::Validator::new().validate_all(&lowered).unwrap();
+        let mut store = Store::default();
+        let module = Module::new(&store, &lowered).unwrap();
+        let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
+        let call = |store: &mut Store, name: &str, args: &[Value]| {
+            instance
+                .exports
+                .get_function(name)
+                .unwrap()
+                .call(store, args)
+                .unwrap()
+                .to_vec()
+        };
+        // 42 + 3 + 'h'
+        assert_eq!(call(&mut store, "f", &[Value::I64(0)]), [Value::I64(149)]);
+        assert_eq!(call(&mut store, "grow", &[]), [Value::I64(1)]);
+        assert_eq!(call(&mut store, "size", &[]), [Value::I64(2)]);
+        call(&mut store, "fill", &[]);
+        let memory = instance.exports.get_memory("memory").unwrap();
+        let mut four = [0u8; 4];
+        memory.view(&store).read(200, &mut four).unwrap();
+        assert_eq!(four, [7; 4]);
+    }
+
+    #[test]
+    fn a_32_bit_module_is_left_alone() {
+        let wasm = wasmer::wat2wasm(b"(module (memory 1))").unwrap().to_vec();
+        assert_eq!(lower(&wasm).unwrap(), wasm);
+    }
+}
