@@ -36,6 +36,9 @@ pub enum ModuleCommand {
         /// Start from this memory snapshot instead of a fresh process.
         #[arg(long)]
         memory: Option<PathBuf>,
+        /// Write the memory after each message to DIR/<n>.bin (to diff against another loader).
+        #[arg(long, value_name = "DIR")]
+        save_memory: Option<PathBuf>,
     },
 }
 
@@ -49,6 +52,7 @@ pub fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
         compute_limit,
         argv,
         memory,
+        save_memory,
     } = cmd;
     let format = ModuleFormat::parse(&format)?;
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
@@ -72,16 +76,22 @@ pub fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
     }
     let module = Runtime::new().compile(&bytes, format)?;
     let mut process = ProcessRunner::new(module, options, memory);
-    for (n, line) in lines
+    for (i, (n, line)) in lines
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
+        .enumerate()
     {
         let msg: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{} line {}: not JSON", messages.display(), n + 1))?;
         let eval = process.evaluate(&msg, &env)?;
         let (size, sha) = process.memory_digest();
         println!("{}", result_line(&eval, size, &sha));
+        if let Some(dir) = &save_memory {
+            let path = dir.join(format!("{i}.bin"));
+            std::fs::write(&path, process.memory().unwrap_or_default())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -88,16 +88,28 @@ async fn sigkill_resumes_from_the_checkpoint_and_keeps_nothing_half_done() {
 
     // Evaluate A to nonce 25 (checkpoints at nonces 9 and 19), then kill the CU.
     let cu = start(&net, &data).await;
-    let (_, r) = get(&net.http, format!("{}/result/{}?process-id={a}", cu.url, ids[24])).await;
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{}?process-id={a}", cu.url, ids[24]),
+    )
+    .await;
     assert_eq!(r["Output"], "25");
     let before = outputs(&net, &cu, &a).await;
     assert_eq!(before.len(), 26);
     kill(cu).await;
 
     let cu = start(&net, &data).await;
-    assert_eq!(outputs(&net, &cu, &a).await, before, "stored results survive");
+    assert_eq!(
+        outputs(&net, &cu, &a).await,
+        before,
+        "stored results survive"
+    );
     let next = net.eval(&a, "return n").await;
-    let (_, r) = get(&net.http, format!("{}/result/{next}?process-id={a}", cu.url)).await;
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{next}?process-id={a}", cu.url),
+    )
+    .await;
     assert_eq!(r["Output"], "25");
     assert_eq!(
         metric(&net, &cu, "cu_messages_evaluated_total").await,
@@ -129,7 +141,11 @@ async fn sigkill_resumes_from_the_checkpoint_and_keeps_nothing_half_done() {
     let _ = pending.await;
 
     let cu = start(&net, &data).await;
-    let (status, r) = get(&net.http, format!("{}/result/{last}?process-id={b}", cu.url)).await;
+    let (status, r) = get(
+        &net.http,
+        format!("{}/result/{last}?process-id={b}", cu.url),
+    )
+    .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["Output"], "300");
     let listed = outputs(&net, &cu, &b).await;

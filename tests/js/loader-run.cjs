@@ -28,6 +28,7 @@ async function main() {
 
   let handle = null;
   let memory = null;
+  let dumped = 0;
   for (const msg of msgs) {
     if (!handle) handle = await AoLoader(wasm, options);
     let res;
@@ -42,6 +43,8 @@ async function main() {
       memory = res.Memory;
     }
     const mem = memory ? Buffer.from(memory) : Buffer.alloc(0);
+    // For diffing memory images by hand: AO_DUMP_MEMORY_DIR=dir writes dir/ref-<n>.bin.
+    if (process.env.AO_DUMP_MEMORY_DIR) fs.writeFileSync(`${process.env.AO_DUMP_MEMORY_DIR}/ref-${dumped++}.bin`, mem);
     const line = {
       Output: res.Output === undefined ? null : res.Output,
       Messages: res.Messages || [],

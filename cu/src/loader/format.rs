@@ -67,11 +67,26 @@ impl ModuleFormat {
     /// Whether this CU's loader runs the format today. The others are refused with
     /// [`LoaderError::UnsupportedFormat`] rather than run wrongly.
     pub fn is_supported(self) -> bool {
-        matches!(self, ModuleFormat::Emscripten | ModuleFormat::Emscripten2)
+        !matches!(
+            self,
+            ModuleFormat::Emscripten4Metering | ModuleFormat::Wasm64Metering
+        )
+    }
+
+    /// Whether the module is written for the newer glue (emscripten3 and later: a `Date.now`
+    /// counter, an empty environment, `_emscripten_stack_*` exports, Asyncify in 4 and wasm64).
+    pub fn newer_glue(self) -> bool {
+        !matches!(self, ModuleFormat::Emscripten | ModuleFormat::Emscripten2)
+    }
+
+    /// Whether pointers are 64-bit (the module's memory is lowered to 32 bits at compile time).
+    pub fn pointer64(self) -> bool {
+        matches!(self, ModuleFormat::Wasm64 | ModuleFormat::Wasm64Metering)
     }
 
     /// The largest heap the format's reference glue lets the module grow to
     /// (`getHeapMax()`): growth beyond it fails even when the module's own maximum is larger.
+    /// (wasm64 modules run with 32-bit memory here, so 4 GiB caps them first.)
     pub fn heap_max(self) -> u64 {
         match self {
             ModuleFormat::Emscripten | ModuleFormat::Emscripten2 => 524_288_000,

@@ -1,7 +1,8 @@
 //! The emscripten host: the imports an AO module calls, written in Rust after the reference
 //! loader's JavaScript glue, bound by name and checked by signature from the module's own import
-//! list. Family implemented: `wasm32-unknown-emscripten2` (sync, i32 pointers, JS-based setjmp /
-//! longjmp through `invoke_*`, `metering.usegas` for pre-metered builds).
+//! list. Family implemented here: `wasm32-unknown-emscripten2` and v1 (sync, i32 pointers,
+//! JS-based setjmp / longjmp through `invoke_*`, `metering.usegas` for pre-metered builds); the
+//! newer glue (emscripten3/4, wasm64) overrides what differs in `modern.rs`.
 //!
 //! Deterministic by construction: no wall clock (`_emscripten_date_now` is 0 and
 //! `emscripten_get_now` NaN, as in the reference glue), no host randomness, a fixed environment,
@@ -25,9 +26,9 @@ pub const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
 const UTC_ZONE_NAME: &str = "Coordinated Universal Time";
 
 /// errno values the glue returns.
-const ENOENT: i32 = 44;
-const ENOSYS: i32 = 52;
-const ESPIPE: i32 = 70;
+pub(crate) const ENOENT: i32 = 44;
+pub(crate) const ENOSYS: i32 = 52;
+pub(crate) const ESPIPE: i32 = 70;
 
 /// Why a host function stopped the module. `Longjmp` is caught by `invoke_*`; the others end the
 /// call.
@@ -66,6 +67,23 @@ pub struct AbiExports {
     pub malloc: Option<Function>,
     /// `__errno_location` (for `system`).
     pub errno_location: Option<Function>,
+    /// `free` (Asyncify buffers).
+    pub free: Option<Function>,
+    /// The Asyncify exports, in modules built with Asyncify.
+    pub asyncify: Option<AsyncifyExports>,
+}
+
+/// The exports that drive Asyncify's unwind and rewind.
+#[derive(Clone)]
+pub struct AsyncifyExports {
+    /// `asyncify_start_unwind(data)`.
+    pub start_unwind: Function,
+    /// `asyncify_stop_unwind()`.
+    pub stop_unwind: Function,
+    /// `asyncify_start_rewind(data)`.
+    pub start_rewind: Function,
+    /// `asyncify_stop_rewind()`.
+    pub stop_rewind: Function,
 }
 
 /// Per-instance host state: what the JS glue keeps in closures.
@@ -86,13 +104,21 @@ pub struct HostState {
     pub env_strings: Vec<String>,
     /// Tail of what the module wrote to stdout/stderr.
     pub output: Vec<u8>,
+    /// Pointers are 8 bytes (the wasm64 formats).
+    pub pointer64: bool,
+    /// The newer glue's `Date.now` counter.
+    pub date_now: f64,
+    /// Asyncify state of the newer glue.
+    pub async_state: crate::loader::modern::AsyncState,
+    /// The buffer of the Asyncify operation in flight.
+    pub async_data: i64,
 }
 
-fn trap(t: Trap) -> RuntimeError {
+pub(crate) fn trap(t: Trap) -> RuntimeError {
     RuntimeError::user(Box::new(t))
 }
 
-fn exports(env: &FunctionEnvMut<HostState>) -> Result<AbiExports, RuntimeError> {
+pub(crate) fn exports(env: &FunctionEnvMut<HostState>) -> Result<AbiExports, RuntimeError> {
     env.data()
         .exports
         .clone()
@@ -100,7 +126,7 @@ fn exports(env: &FunctionEnvMut<HostState>) -> Result<AbiExports, RuntimeError> 
 }
 
 /// A pointer or size argument: i32 values are unsigned 32-bit addresses.
-fn arg_u64(args: &[Value], i: usize) -> u64 {
+pub(crate) fn arg_u64(args: &[Value], i: usize) -> u64 {
     match args.get(i) {
         Some(Value::I32(v)) => u64::from(*v as u32),
         Some(Value::I64(v)) => *v as u64,
@@ -108,7 +134,7 @@ fn arg_u64(args: &[Value], i: usize) -> u64 {
     }
 }
 
-fn arg_i32(args: &[Value], i: usize) -> i32 {
+pub(crate) fn arg_i32(args: &[Value], i: usize) -> i32 {
     match args.get(i) {
         Some(Value::I32(v)) => *v,
         Some(Value::I64(v)) => *v as i32,
@@ -117,7 +143,7 @@ fn arg_i32(args: &[Value], i: usize) -> i32 {
 }
 
 /// The results of a signature, all set to `v` (or zero for other types).
-fn ret(ty: &FunctionType, v: i64) -> Vec<Value> {
+pub(crate) fn ret(ty: &FunctionType, v: i64) -> Vec<Value> {
     ty.results()
         .iter()
         .map(|t| match t {
@@ -130,7 +156,7 @@ fn ret(ty: &FunctionType, v: i64) -> Vec<Value> {
         .collect()
 }
 
-fn ret_f64(ty: &FunctionType, v: f64) -> Vec<Value> {
+pub(crate) fn ret_f64(ty: &FunctionType, v: f64) -> Vec<Value> {
     ty.results()
         .iter()
         .map(|t| match t {
@@ -141,28 +167,40 @@ fn ret_f64(ty: &FunctionType, v: f64) -> Vec<Value> {
         .collect()
 }
 
-fn mem_err(e: impl std::fmt::Display) -> RuntimeError {
+pub(crate) fn mem_err(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::new(format!("memory access out of bounds: {e}"))
 }
 
-fn read(env: &FunctionEnvMut<HostState>, ptr: u64, len: usize) -> Result<Vec<u8>, RuntimeError> {
+pub(crate) fn read(
+    env: &FunctionEnvMut<HostState>,
+    ptr: u64,
+    len: usize,
+) -> Result<Vec<u8>, RuntimeError> {
     let memory = exports(env)?.memory;
     let mut buf = vec![0u8; len];
     memory.view(env).read(ptr, &mut buf).map_err(mem_err)?;
     Ok(buf)
 }
 
-fn write(env: &FunctionEnvMut<HostState>, ptr: u64, data: &[u8]) -> Result<(), RuntimeError> {
+pub(crate) fn write(
+    env: &FunctionEnvMut<HostState>,
+    ptr: u64,
+    data: &[u8],
+) -> Result<(), RuntimeError> {
     let memory = exports(env)?.memory;
     memory.view(env).write(ptr, data).map_err(mem_err)
 }
 
-fn read_i32(env: &FunctionEnvMut<HostState>, ptr: u64) -> Result<i32, RuntimeError> {
+pub(crate) fn read_i32(env: &FunctionEnvMut<HostState>, ptr: u64) -> Result<i32, RuntimeError> {
     let b = read(env, ptr, 4)?;
     Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-fn write_i32(env: &FunctionEnvMut<HostState>, ptr: u64, v: i32) -> Result<(), RuntimeError> {
+pub(crate) fn write_i32(
+    env: &FunctionEnvMut<HostState>,
+    ptr: u64,
+    v: i32,
+) -> Result<(), RuntimeError> {
     write(env, ptr, &v.to_le_bytes())
 }
 
@@ -190,13 +228,13 @@ pub fn read_c_string(
     Err(format!("string at {ptr} runs past the end of memory"))
 }
 
-fn c_string(env: &FunctionEnvMut<HostState>, ptr: u64) -> Result<String, RuntimeError> {
+pub(crate) fn c_string(env: &FunctionEnvMut<HostState>, ptr: u64) -> Result<String, RuntimeError> {
     let memory = exports(env)?.memory;
     let bytes = read_c_string(&memory, env, ptr).map_err(RuntimeError::new)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn call(
+pub(crate) fn call(
     env: &mut FunctionEnvMut<HostState>,
     f: &Function,
     args: &[Value],
@@ -205,7 +243,7 @@ fn call(
     f.call(&mut store, args)
 }
 
-fn call_i64(
+pub(crate) fn call_i64(
     env: &mut FunctionEnvMut<HostState>,
     f: &Function,
     args: &[Value],
@@ -217,6 +255,36 @@ fn call_i64(
     })
 }
 
+/// Arguments for `f` from plain integers, typed as its parameters are (a pointer is an i32 in
+/// wasm32 modules and an i64 in wasm64 ones).
+pub(crate) fn typed_args(
+    env: &FunctionEnvMut<HostState>,
+    f: &Function,
+    values: &[i64],
+) -> Vec<Value> {
+    let ty = f.ty(env);
+    ty.params()
+        .iter()
+        .zip(values)
+        .map(|(t, v)| match t {
+            Type::I64 => Value::I64(*v),
+            Type::F32 => Value::F32(*v as f32),
+            Type::F64 => Value::F64(*v as f64),
+            _ => Value::I32(*v as i32),
+        })
+        .collect()
+}
+
+/// Call `f` with integer arguments typed to its signature; its first result as an integer.
+pub(crate) fn call_int(
+    env: &mut FunctionEnvMut<HostState>,
+    f: &Function,
+    values: &[i64],
+) -> Result<i64, RuntimeError> {
+    let args = typed_args(env, f, values);
+    call_i64(env, f, &args)
+}
+
 /// `allocateUTF8`: malloc a copy of `s` with its NUL, as `_tzset_js` does.
 fn malloc_string(env: &mut FunctionEnvMut<HostState>, s: &str) -> Result<i64, RuntimeError> {
     let Some(malloc) = exports(env)?.malloc else {
@@ -224,7 +292,7 @@ fn malloc_string(env: &mut FunctionEnvMut<HostState>, s: &str) -> Result<i64, Ru
     };
     let mut bytes = s.as_bytes().to_vec();
     bytes.push(0);
-    let ptr = call_i64(env, &malloc, &[Value::I32(bytes.len() as i32)])?;
+    let ptr = call_int(env, &malloc, &[bytes.len() as i64])?;
     if ptr != 0 {
         write(env, ptr as u64, &bytes)?;
     }
@@ -258,7 +326,7 @@ pub fn resize_heap(
     false
 }
 
-fn tm_fields(
+pub(crate) fn tm_fields(
     env: &FunctionEnvMut<HostState>,
     tm: u64,
     f: Option<crate::loader::jsdate::Fields>,
@@ -296,7 +364,7 @@ fn tm_fields(
     Ok(())
 }
 
-type HostFn = Box<
+pub(crate) type HostFn = Box<
     dyn Fn(&mut FunctionEnvMut<HostState>, &[Value]) -> Result<Vec<Value>, RuntimeError>
         + Send
         + Sync,
@@ -304,7 +372,7 @@ type HostFn = Box<
 
 /// The implementation of `env.<name>` / `wasi_snapshot_preview1.<name>` for signature `ty`, or
 /// `None` when the host has no such import.
-fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
+pub(crate) fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
     let t = ty.clone();
     if name.starts_with("invoke_") {
         // JS-based exception handling: call table[index](args...) and turn a longjmp into
@@ -334,7 +402,7 @@ fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
                 Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Longjmp)) => {
                     call(env, &ex.stack_restore, &sp)?;
                     if let Some(set_threw) = &ex.set_threw {
-                        call(env, set_threw, &[Value::I32(1), Value::I32(0)])?;
+                        call_int(env, set_threw, &[1, 0])?;
                     }
                     Ok(ret(&t, 0))
                 }
@@ -637,7 +705,12 @@ pub fn imports(
                 })
             }
             ("env" | "wasi_snapshot_preview1", name) if format != ModuleFormat::Emscripten => {
-                let Some(f) = implementation(name, ty) else {
+                let newer = if format.newer_glue() {
+                    crate::loader::modern::implementation(name, ty)
+                } else {
+                    None
+                };
+                let Some(f) = newer.or_else(|| implementation(name, ty)) else {
                     return Err(unknown(format!("{ty}")));
                 };
                 Function::new_with_env(store, env, ty.clone(), move |mut env, args| {

@@ -1,14 +1,16 @@
-//! One running module instance with the emscripten2 ABI: start-up exactly as the reference glue
-//! does it (stack init, stack cookies, constructors, `main(argc, argv)`), `handle(msg, env)`
-//! through the wasm stack as `ccall` does it, snapshots of the linear memory and their restore
-//! into a fresh instance.
+//! One running module instance: start-up exactly as the format's reference glue does it (stack
+//! init, stack cookies, constructors, then `main(argc, argv)` for emscripten2, `main(0, 0)` for
+//! v1 and emscripten3, nothing for emscripten4 and wasm64), `handle(msg, env)` through the wasm
+//! stack as `ccall` does it (with the Asyncify unwind/rewind rounds of the newer glue),
+//! snapshots of the linear memory and their restore into a fresh instance.
 
 use wasmer::{Function, FunctionEnv, Instance, Memory, Store, Value};
 
 use crate::loader::CompiledModule;
 use crate::loader::error::LoaderError;
 use crate::loader::format::ModuleFormat;
-use crate::loader::host::{self, AbiExports, HostState, Trap};
+use crate::loader::host::{self, AbiExports, AsyncifyExports, HostState, Trap};
+use crate::loader::modern::{AsyncState, DATE_NOW_AT_START};
 
 /// The gas limit when a process sets none: the reference glue's `DEFAULT_GAS_LIMIT` (9e15).
 pub const DEFAULT_GAS_LIMIT: u64 = 9_000_000_000_000_000;
@@ -108,14 +110,24 @@ const V1_EXPORTS: [(&str, &str); 11] = [
     ("stackAlloc", "O"),
 ];
 
+/// The newer glue reaches the stack through these exports instead.
+const NEWER_EXPORTS: [(&str, &str); 3] = [
+    ("stackSave", "emscripten_stack_get_current"),
+    ("stackRestore", "_emscripten_stack_restore"),
+    ("stackAlloc", "_emscripten_stack_alloc"),
+];
+
 /// The name `format`'s modules export `name` under.
 fn export_name(name: &str, format: ModuleFormat) -> &str {
-    if format == ModuleFormat::Emscripten
-        && let Some((_, short)) = V1_EXPORTS.iter().find(|(n, _)| *n == name)
-    {
-        return short;
-    }
-    name
+    let table: &[(&str, &str)] = match format {
+        ModuleFormat::Emscripten => &V1_EXPORTS,
+        f if f.newer_glue() => &NEWER_EXPORTS,
+        _ => &[],
+    };
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(name, |(_, short)| short)
 }
 
 fn get_fn(instance: &Instance, name: &str, format: ModuleFormat) -> Result<Function, LoaderError> {
@@ -157,6 +169,10 @@ impl AoInstance {
                 heap_max,
                 env_strings: default_env_strings(&program),
                 output: Vec::new(),
+                pointer64: format.pointer64(),
+                date_now: DATE_NOW_AT_START,
+                async_state: AsyncState::Normal,
+                async_data: 0,
             },
         );
         let imports = host::imports(&mut store, &env, &module.module, format)?;
@@ -180,6 +196,23 @@ impl AoInstance {
             set_threw: opt_fn(&instance, "setThrew", format),
             malloc: opt_fn(&instance, "malloc", format),
             errno_location: opt_fn(&instance, "__errno_location", format),
+            free: opt_fn(&instance, "free", format),
+            asyncify: match (
+                opt_fn(&instance, "asyncify_start_unwind", format),
+                opt_fn(&instance, "asyncify_stop_unwind", format),
+                opt_fn(&instance, "asyncify_start_rewind", format),
+                opt_fn(&instance, "asyncify_stop_rewind", format),
+            ) {
+                (Some(start_unwind), Some(stop_unwind), Some(start_rewind), Some(stop_rewind)) => {
+                    Some(AsyncifyExports {
+                        start_unwind,
+                        stop_unwind,
+                        start_rewind,
+                        stop_rewind,
+                    })
+                }
+                _ => None,
+            },
         };
         env.as_mut(&mut store).exports = Some(exports.clone());
         let handle = get_fn(&instance, "handle", format)?;
@@ -215,10 +248,24 @@ impl AoInstance {
             .map_err(|e| e.to_string())
     }
 
+    /// Integer arguments typed as `f`'s parameters (i32 or i64 pointers).
+    fn typed(&self, f: &Function, values: &[u64]) -> Vec<Value> {
+        f.ty(&self.store)
+            .params()
+            .iter()
+            .zip(values)
+            .map(|(t, v)| match t {
+                wasmer::Type::I64 => Value::I64(*v as i64),
+                _ => Value::I32(*v as i32),
+            })
+            .collect()
+    }
+
     /// `stackAlloc(size)` and write `bytes` there; returns the address.
     fn on_stack(&mut self, size: u64, bytes: &[u8]) -> Result<u64, String> {
         let alloc = self.exports.stack_alloc.clone();
-        let ptr = self.call_ptr(&alloc, &[Value::I32(size as i32)])?;
+        let args = self.typed(&alloc, &[size]);
+        let ptr = self.call_ptr(&alloc, &args)?;
         self.write(ptr, bytes)?;
         Ok(ptr)
     }
@@ -227,6 +274,9 @@ impl AoInstance {
     fn start(&mut self, argv: &[String]) -> Result<(), LoaderError> {
         if self.format == ModuleFormat::Emscripten {
             return self.start_v1();
+        }
+        if self.format.newer_glue() {
+            return self.start_newer();
         }
         let start = |e: String| LoaderError::Start(e);
         let instance = &self._instance;
@@ -264,6 +314,35 @@ impl AoInstance {
             Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Exit(0))) => Ok(()),
             Err(e) => Err(LoaderError::Start(format!("main: {}", trap_text(e)))),
         }
+    }
+
+    /// The newer glue: stack init and cookies, constructors; emscripten3 then calls
+    /// `main(0, 0)`, emscripten4 and wasm64 boot Lua lazily in the first `handle`.
+    fn start_newer(&mut self) -> Result<(), LoaderError> {
+        let start = |e: String| LoaderError::Start(e);
+        let instance = &self._instance;
+        let stack_init = get_fn(instance, "emscripten_stack_init", self.format)?;
+        let stack_end = get_fn(instance, "emscripten_stack_get_end", self.format)?;
+        let ctors = get_fn(instance, "__wasm_call_ctors", self.format)?;
+        self.call(&stack_init, &[]).map_err(start)?;
+        let max = self.call_ptr(&stack_end, &[]).map_err(start)?;
+        self.write(max, &0x0213_5467u32.to_le_bytes())
+            .map_err(start)?;
+        self.write(max + 4, &0x89BA_CDFEu32.to_le_bytes())
+            .map_err(start)?;
+        self.write(0, &0x6373_6d65u32.to_le_bytes())
+            .map_err(start)?;
+        self.call(&ctors, &[]).map_err(start)?;
+        if self.format == ModuleFormat::Emscripten3 {
+            let main = get_fn(&self._instance, "main", self.format)?;
+            let args = self.typed(&main, &[0, 0]);
+            match main.call(&mut self.store, &args) {
+                Ok(_) => {}
+                Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Exit(0))) => {}
+                Err(e) => return Err(LoaderError::Start(format!("main: {}", trap_text(e)))),
+            }
+        }
+        Ok(())
     }
 
     /// v1: no stack cookies, constructors, then `main(0, 0)` (the v1 glue passes no argv).
@@ -308,22 +387,42 @@ impl AoInstance {
         let sp = self.call(&save, &[]).map_err(CallError::Trap)?;
         let mut ptrs = Vec::with_capacity(2);
         for s in [msg, env] {
-            let size = (s.encode_utf16().count() as u64) * 4 + 1;
+            // emscripten2 and v1 reserve 4 bytes per UTF-16 unit; the newer glue the exact
+            // UTF-8 length.
+            let size = if self.format.newer_glue() {
+                s.len() as u64 + 1
+            } else {
+                (s.encode_utf16().count() as u64) * 4 + 1
+            };
             let mut bytes = s.as_bytes().to_vec();
             bytes.push(0);
             ptrs.push(self.on_stack(size, &bytes).map_err(CallError::Trap)?);
         }
         let handle = self.handle.clone();
-        let out = self
-            .call_ptr(
-                &handle,
-                &[Value::I32(ptrs[0] as i32), Value::I32(ptrs[1] as i32)],
-            )
-            .map_err(CallError::Trap)?;
+        let args = self.typed(&handle, &ptrs);
+        let mut out = self.call_ptr(&handle, &args).map_err(CallError::Trap)?;
+        // Asyncify: an import unwound the stack. Stop the unwind, start the rewind and call
+        // `handle` again (its arguments are restored from the Asyncify buffer), until it
+        // returns for real.
+        while self.env.as_ref(&self.store).async_state == AsyncState::Unwinding {
+            let Some(a) = self.exports.asyncify.clone() else {
+                return Err(CallError::Trap("unwinding without Asyncify exports".into()));
+            };
+            self.call(&a.stop_unwind, &[]).map_err(CallError::Trap)?;
+            let data = self.env.as_ref(&self.store).async_data as u64;
+            self.env.as_mut(&mut self.store).async_state = AsyncState::Rewinding;
+            let rewind_args = self.typed(&a.start_rewind, &[data]);
+            self.call(&a.start_rewind, &rewind_args)
+                .map_err(CallError::Trap)?;
+            let zeros = self.typed(&handle, &[0, 0]);
+            out = self.call_ptr(&handle, &zeros).map_err(CallError::Trap)?;
+        }
         let text =
             host::read_c_string(&self.exports.memory, &self.store, out).map_err(CallError::Trap)?;
         let restore = self.exports.stack_restore.clone();
         self.call(&restore, &sp).map_err(CallError::Trap)?;
+        // The newer glue reports GasUsed only when it meters (the -metering formats); the
+        // plain ones answer 0, as their `Module.gas.used` never moves.
         let gas_used = Some(self.env.as_ref(&self.store).gas_used);
         let reply: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
             LoaderError::BadReply(format!(

@@ -293,14 +293,14 @@ impl Reencode for Reencoder {
                 offset_expr,
             } => {
                 let mut ops = offset_expr.get_operators_reader();
-                let op = ops
-                    .read()
-                    .map_err(|e| wasm_encoder::reencode::Error::UserError(LowerError::Parse(e.to_string())))?;
+                let op = ops.read().map_err(|e| {
+                    wasm_encoder::reencode::Error::UserError(LowerError::Parse(e.to_string()))
+                })?;
                 let offset = match op {
                     Operator::I64Const { value } => u32::try_from(value).map_err(|_| {
-                        wasm_encoder::reencode::Error::UserError(LowerError::Unsupported(
-                            format!("a data segment at {value} is beyond 4 GiB"),
-                        ))
+                        wasm_encoder::reencode::Error::UserError(LowerError::Unsupported(format!(
+                            "a data segment at {value} is beyond 4 GiB"
+                        )))
                     })?,
                     Operator::I32Const { value } => value as u32,
                     other => {

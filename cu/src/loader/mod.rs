@@ -20,6 +20,7 @@ pub mod host;
 pub mod instance;
 pub mod jsdate;
 pub mod lower64;
+pub mod modern;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -60,6 +61,13 @@ impl Runtime {
         if !format.is_supported() {
             return Err(LoaderError::UnsupportedFormat(format.to_string()));
         }
+        let lowered;
+        let wasm = if format.pointer64() {
+            lowered = lower64::lower(wasm).map_err(|e| LoaderError::Compile(e.to_string()))?;
+            &lowered[..]
+        } else {
+            wasm
+        };
         let module =
             Module::new(&self.engine, wasm).map_err(|e| LoaderError::Compile(e.to_string()))?;
         Ok(CompiledModule {
