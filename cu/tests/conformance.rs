@@ -62,7 +62,11 @@ fn reference(
     if let Some(limit) = compute_limit {
         args.push(limit.to_string().into());
     }
-    let out = ao_tests::node(&repo().join("tests/js/loader-run.cjs"), &args);
+    let out = ao_tests::node_with(
+        &["--experimental-wasm-memory64"],
+        &repo().join("tests/js/loader-run.cjs"),
+        &args,
+    );
     assert!(
         out.status.success(),
         "ao-loader harness failed: {}",

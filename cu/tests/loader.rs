@@ -48,7 +48,7 @@ fn modules_it_cannot_run_are_refused_with_their_reason() {
         Err(LoaderError::UnknownFormat(_))
     ));
     let e = rt
-        .compile(&wasm, ModuleFormat::Wasm64)
+        .compile(&wasm, ModuleFormat::Wasm64Metering)
         .err()
         .expect("unsupported");
     assert!(matches!(e, LoaderError::UnsupportedFormat(_)), "{e}");
@@ -120,5 +120,88 @@ fn compiled_modules_round_trip_through_the_cache_format() {
     assert!(
         rt.deserialize(b"not an artifact", ModuleFormat::Emscripten2)
             .is_err()
+    );
+}
+
+/// The newer glue's ABI in miniature: `_emscripten_stack_*` exports, a bump `malloc`, and a
+/// hand-written Asyncify state machine around one call of `__asyncjs__weavedrive_open`. Its
+/// `handle` answers "round trip ok" only if the host unwound and rewound exactly as the
+/// reference glue does: two entries into `handle`, the 12-byte buffer header (stack start, stack
+/// end, rewind id 0), the buffer freed, and `Date.now` reading 10004 first.
+const TINY_EMSCRIPTEN4_WAT: &str = r#"
+(module
+  (import "env" "__asyncjs__weavedrive_open" (func $open (param i32 i32) (result i32)))
+  (import "env" "emscripten_date_now" (func $now (result f64)))
+  (memory (export "memory") 2 2000)
+  (global $sp (mut i32) (i32.const 65536))
+  (global $heap (mut i32) (i32.const 131072))
+  (global $state (mut i32) (i32.const 0))
+  (global $data (mut i32) (i32.const 0))
+  (global $entries (mut i32) (i32.const 0))
+  (global $freed (mut i32) (i32.const -1))
+  (global $first_now (mut f64) (f64.const 0))
+  (data (i32.const 1024) "{\"ok\":true,\"response\":{\"Output\":\"round trip ok\"}}\00")
+  (data (i32.const 2048) "{\"ok\":true,\"response\":{\"Output\":\"round trip wrong\"}}\00")
+  (func (export "emscripten_stack_init"))
+  (func (export "emscripten_stack_get_end") (result i32) i32.const 512)
+  (func (export "__wasm_call_ctors"))
+  (func (export "emscripten_stack_get_current") (result i32) global.get $sp)
+  (func (export "_emscripten_stack_restore") (param i32) local.get 0 global.set $sp)
+  (func (export "_emscripten_stack_alloc") (param i32) (result i32)
+    global.get $sp local.get 0 i32.sub i32.const -16 i32.and global.set $sp global.get $sp)
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap local.set $p
+    (global.set $heap (i32.add (local.get $p) (local.get $n)))
+    (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow
+        (i32.add (i32.div_u (i32.sub (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+                            (i32.const 65536)) (i32.const 1))))))
+    local.get $p)
+  (func (export "free") (param i32) local.get 0 global.set $freed)
+  (func (export "asyncify_start_unwind") (param i32)
+    i32.const 1 global.set $state local.get 0 global.set $data)
+  (func (export "asyncify_stop_unwind") i32.const 0 global.set $state)
+  (func (export "asyncify_start_rewind") (param i32) i32.const 2 global.set $state)
+  (func (export "asyncify_stop_rewind") i32.const 0 global.set $state)
+  (func (export "handle") (param i32 i32) (result i32) (local $r i32)
+    (global.set $entries (i32.add (global.get $entries) (i32.const 1)))
+    (if (f64.eq (global.get $first_now) (f64.const 0)) (then (global.set $first_now (call $now))))
+    (local.set $r (call $open (i32.const 0) (i32.const 0)))
+    (if (i32.eq (global.get $state) (i32.const 1)) (then (return (i32.const 0))))
+    (if (result i32)
+      (i32.and
+        (i32.and
+          (i32.and (i32.eq (global.get $entries) (i32.const 2)) (i32.eqz (local.get $r)))
+          (i32.and
+            (i32.eq (i32.load (global.get $data)) (i32.add (global.get $data) (i32.const 12)))
+            (i32.eq (i32.load offset=4 (global.get $data))
+                    (i32.add (global.get $data) (i32.const 41943052)))))
+        (i32.and
+          (i32.and (i32.eqz (i32.load offset=8 (global.get $data)))
+                   (i32.eq (global.get $freed) (global.get $data)))
+          (f64.eq (global.get $first_now) (f64.const 10004))))
+      (then (i32.const 1024))
+      (else (i32.const 2048)))))
+"#;
+
+#[test]
+fn the_newer_glue_unwinds_and_rewinds_weavedrive_calls_like_the_reference() {
+    let wasm = wasmer::wat2wasm(TINY_EMSCRIPTEN4_WAT.as_bytes())
+        .expect("wat")
+        .to_vec();
+    let module = Runtime::new()
+        .compile(&wasm, ModuleFormat::Emscripten4)
+        .expect("compile");
+    let env = serde_json::json!({"Process": {"Id": "P"}});
+    let mut p = ProcessRunner::new(module, Options::default(), None);
+    let e = p
+        .evaluate(&serde_json::json!({"Id": "1", "Data": ""}), &env)
+        .expect("evaluate");
+    assert_eq!(e.error, None);
+    assert_eq!(e.output, "round trip ok");
+    let memory = p.memory().expect("memory").len();
+    assert!(
+        memory > 40 << 20,
+        "the 40 MiB Asyncify buffer was allocated ({memory} bytes)"
     );
 }

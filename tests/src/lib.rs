@@ -40,7 +40,14 @@ pub fn js_modules() -> PathBuf {
 
 /// Run `node` on a script with the JS peers on its module path, returning its output.
 pub fn node(script: &std::path::Path, args: &[std::ffi::OsString]) -> Output {
+    node_with(&[], script, args)
+}
+
+/// [`node`] with flags for node itself (e.g. `--experimental-wasm-memory64`, which node 20
+/// needs to instantiate the reference's wasm64 modules).
+pub fn node_with(flags: &[&str], script: &std::path::Path, args: &[std::ffi::OsString]) -> Output {
     Command::new("node")
+        .args(flags)
         .arg(script)
         .args(args)
         .env("NODE_PATH", js_modules())
