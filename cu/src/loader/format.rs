@@ -67,7 +67,13 @@ impl ModuleFormat {
     /// Whether this CU's loader runs the format today. The others are refused with
     /// [`LoaderError::UnsupportedFormat`] rather than run wrongly.
     pub fn is_supported(self) -> bool {
-        !matches!(
+        true
+    }
+
+    /// Whether the loader meters the module itself (the reference rewrites these formats with
+    /// `@permaweb/wasm-metering` at load).
+    pub fn metered(self) -> bool {
+        matches!(
             self,
             ModuleFormat::Emscripten4Metering | ModuleFormat::Wasm64Metering
         )

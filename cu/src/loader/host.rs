@@ -71,6 +71,8 @@ pub struct AbiExports {
     pub free: Option<Function>,
     /// The Asyncify exports, in modules built with Asyncify.
     pub asyncify: Option<AsyncifyExports>,
+    /// The gas-used and gas-limit globals the metering rewrite adds (`-metering` formats).
+    pub gas: Option<(wasmer::Global, wasmer::Global)>,
 }
 
 /// The exports that drive Asyncify's unwind and rewind.

@@ -213,7 +213,24 @@ impl AoInstance {
                 }
                 _ => None,
             },
+            gas: match (
+                instance
+                    .exports
+                    .get_global(crate::loader::metering::GAS_USED_EXPORT),
+                instance
+                    .exports
+                    .get_global(crate::loader::metering::GAS_LIMIT_EXPORT),
+            ) {
+                (Ok(used), Ok(limit)) => Some((used.clone(), limit.clone())),
+                _ => None,
+            },
         };
+        if let Some((_, limit)) = &exports.gas {
+            let gas_limit = options.compute_limit.unwrap_or(DEFAULT_GAS_LIMIT);
+            limit
+                .set(&mut store, Value::I64(gas_limit as i64))
+                .map_err(|e| LoaderError::Start(e.to_string()))?;
+        }
         env.as_mut(&mut store).exports = Some(exports.clone());
         let handle = get_fn(&instance, "handle", format)?;
         let mut me = AoInstance {
@@ -383,6 +400,12 @@ impl AoInstance {
             state.gas_used = 0;
             state.output.clear();
         }
+        // `gas.refill()`: the metered formats count from zero for each call, the ccall helpers
+        // included.
+        if let Some((used, _)) = self.exports.gas.clone() {
+            used.set(&mut self.store, Value::I64(0))
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+        }
         let save = self.exports.stack_save.clone();
         let sp = self.call(&save, &[]).map_err(CallError::Trap)?;
         let mut ptrs = Vec::with_capacity(2);
@@ -400,7 +423,9 @@ impl AoInstance {
         }
         let handle = self.handle.clone();
         let args = self.typed(&handle, &ptrs);
-        let mut out = self.call_ptr(&handle, &args).map_err(CallError::Trap)?;
+        let mut out = self
+            .call_ptr(&handle, &args)
+            .map_err(|e| self.out_of_gas_or(e))?;
         // Asyncify: an import unwound the stack. Stop the unwind, start the rewind and call
         // `handle` again (its arguments are restored from the Asyncify buffer), until it
         // returns for real.
@@ -415,7 +440,9 @@ impl AoInstance {
             self.call(&a.start_rewind, &rewind_args)
                 .map_err(CallError::Trap)?;
             let zeros = self.typed(&handle, &[0, 0]);
-            out = self.call_ptr(&handle, &zeros).map_err(CallError::Trap)?;
+            out = self
+                .call_ptr(&handle, &zeros)
+                .map_err(|e| self.out_of_gas_or(e))?;
         }
         let text =
             host::read_c_string(&self.exports.memory, &self.store, out).map_err(CallError::Trap)?;
@@ -423,7 +450,10 @@ impl AoInstance {
         self.call(&restore, &sp).map_err(CallError::Trap)?;
         // The newer glue reports GasUsed only when it meters (the -metering formats); the
         // plain ones answer 0, as their `Module.gas.used` never moves.
-        let gas_used = Some(self.env.as_ref(&self.store).gas_used);
+        let gas_used = Some(match self.metered_gas() {
+            Some(used) => used,
+            None => self.env.as_ref(&self.store).gas_used,
+        });
         let reply: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
             LoaderError::BadReply(format!(
                 "{e}: {}",
@@ -440,6 +470,28 @@ impl AoInstance {
             response,
             gas_used,
         })
+    }
+
+    /// Gas counted by the metering rewrite, for the `-metering` formats.
+    fn metered_gas(&mut self) -> Option<u64> {
+        let (used, _) = self.exports.gas.clone()?;
+        match used.get(&mut self.store) {
+            Value::I64(v) => Some(v as u64),
+            _ => None,
+        }
+    }
+
+    /// A trap of a metered module past its limit is the reference's "out of gas!" (the rewrite
+    /// stops with `unreachable`); anything else keeps its own message.
+    fn out_of_gas_or(&mut self, e: String) -> CallError {
+        let over = match (self.exports.gas.clone(), self.metered_gas()) {
+            (Some((_, limit)), Some(used)) => match limit.get(&mut self.store) {
+                Value::I64(l) => used > l as u64,
+                _ => false,
+            },
+            _ => false,
+        };
+        CallError::Trap(if over { Trap::OutOfGas.to_string() } else { e })
     }
 
     /// A copy of the linear memory (the snapshot the reference returns as `Memory`).

@@ -17,6 +17,8 @@ use wasm_encoder::reencode::{Reencode, RoundtripReencoder, utils};
 use wasm_encoder::{Function, Instruction, ValType};
 use wasmparser::{FunctionBody, Operator};
 
+use crate::loader::metering;
+
 /// Why a module could not be lowered.
 #[derive(Debug, thiserror::Error)]
 pub enum LowerError {
@@ -32,6 +34,10 @@ pub enum LowerError {
 const MAX_PAGES_32: u64 = 65_536;
 
 struct Lowering {
+    /// Lower memory accesses (the module has a 64-bit memory).
+    lower: bool,
+    /// Meter: the indexes of the gas-used and gas-limit globals.
+    meter: Option<(u32, u32)>,
     /// Indexes (per function) of the scratch locals: i32, i64, f32, f64, v128, i32 (second).
     scratch: [u32; 6],
     unsupported: Option<String>,
@@ -139,11 +145,45 @@ impl Lowering {
         }
         let mut f = Function::new(locals);
         let mut reader = body.get_operators_reader().map_err(perr)?;
+        let mut segment: Vec<Operator<'_>> = Vec::new();
         while !reader.eof() {
             let op = reader.read().map_err(perr)?;
-            self.lower_op(&mut f, op)?;
+            if self.meter.is_none() {
+                self.lower_op(&mut f, op)?;
+                continue;
+            }
+            let ends = metering::ends_segment(&op);
+            segment.push(op);
+            if ends {
+                self.flush_segment(&mut f, &mut segment)?;
+            }
         }
+        self.flush_segment(&mut f, &mut segment)?;
         Ok(f)
+    }
+
+    /// Charge a metering segment, then emit its operators.
+    fn flush_segment(
+        &mut self,
+        f: &mut Function,
+        segment: &mut Vec<Operator<'_>>,
+    ) -> Result<(), LowerError> {
+        if let (Some((used, limit)), Some(cost)) = (self.meter, metering::charge(segment)) {
+            f.instruction(&Instruction::GlobalGet(used));
+            f.instruction(&Instruction::I64Const(cost as i64));
+            f.instruction(&Instruction::I64Add);
+            f.instruction(&Instruction::GlobalSet(used));
+            f.instruction(&Instruction::GlobalGet(used));
+            f.instruction(&Instruction::GlobalGet(limit));
+            f.instruction(&Instruction::I64GtU);
+            f.instruction(&Instruction::If(wasm_encoder::BlockType::Empty));
+            f.instruction(&Instruction::Unreachable);
+            f.instruction(&Instruction::End);
+        }
+        for op in segment.drain(..) {
+            self.lower_op(f, op)?;
+        }
+        Ok(())
     }
 
     fn emit(&mut self, f: &mut Function, op: Operator<'_>) -> Result<(), LowerError> {
@@ -155,6 +195,9 @@ impl Lowering {
     }
 
     fn lower_op(&mut self, f: &mut Function, op: Operator<'_>) -> Result<(), LowerError> {
+        if !self.lower {
+            return self.emit(f, op);
+        }
         let s = self.scratch;
         if is_load(&op) {
             wrap(f);
@@ -256,10 +299,55 @@ struct Reencoder {
 impl Reencode for Reencoder {
     type Error = LowerError;
 
+    fn parse_global_section(
+        &mut self,
+        globals: &mut wasm_encoder::GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<LowerError>> {
+        utils::parse_global_section(self, globals, section)?;
+        if self.lowering.meter.is_some() {
+            for _ in 0..2 {
+                globals.global(
+                    wasm_encoder::GlobalType {
+                        val_type: ValType::I64,
+                        mutable: true,
+                        shared: false,
+                    },
+                    &wasm_encoder::ConstExpr::i64_const(0),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<LowerError>> {
+        utils::parse_export_section(self, exports, section)?;
+        if let Some((used, limit)) = self.lowering.meter {
+            exports.export(
+                metering::GAS_USED_EXPORT,
+                wasm_encoder::ExportKind::Global,
+                used,
+            );
+            exports.export(
+                metering::GAS_LIMIT_EXPORT,
+                wasm_encoder::ExportKind::Global,
+                limit,
+            );
+        }
+        Ok(())
+    }
+
     fn memory_type(
         &mut self,
         m: wasmparser::MemoryType,
     ) -> Result<wasm_encoder::MemoryType, wasm_encoder::reencode::Error<LowerError>> {
+        if !self.lowering.lower {
+            return Ok(utils::memory_type(self, m));
+        }
         if m.shared {
             return Err(wasm_encoder::reencode::Error::UserError(
                 LowerError::Unsupported("shared memory".into()),
@@ -287,6 +375,9 @@ impl Reencode for Reencoder {
         data: &mut wasm_encoder::DataSection,
         datum: wasmparser::Data<'_>,
     ) -> Result<(), wasm_encoder::reencode::Error<LowerError>> {
+        if !self.lowering.lower {
+            return utils::parse_data(self, data, datum);
+        }
         match datum.kind {
             wasmparser::DataKind::Active {
                 memory_index,
@@ -340,12 +431,26 @@ impl Reencode for Reencoder {
 
 /// The module with its 64-bit memory lowered to 32 bits (unchanged when it has none).
 pub fn lower(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
-    if !uses_memory64(wasm)? {
+    rewrite(wasm, false)
+}
+
+/// The module lowered to 32-bit memory when it has a 64-bit one and, with `meter`, charging
+/// gas as `@permaweb/wasm-metering` does (see [`metering`]) into two exported i64 globals.
+pub fn rewrite(wasm: &[u8], meter: bool) -> Result<Vec<u8>, LowerError> {
+    let lower = uses_memory64(wasm)?;
+    if !lower && !meter {
         return Ok(wasm.to_vec());
     }
-    let params = function_param_counts(wasm)?;
+    let (params, globals, has_globals) = module_counts(wasm)?;
+    if meter && !has_globals {
+        return Err(LowerError::Unsupported(
+            "metering needs a module with a global section".into(),
+        ));
+    }
     let mut r = Reencoder {
         lowering: Lowering {
+            lower,
+            meter: meter.then_some((globals, globals + 1)),
             scratch: [0; 6],
             unsupported: None,
         },
@@ -365,11 +470,13 @@ pub fn lower(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
 }
 
 /// The parameter count of each defined function (the index space of its locals starts with
-/// them), from the type and function sections.
-fn function_param_counts(wasm: &[u8]) -> Result<Vec<u32>, LowerError> {
+/// them), the number of globals (imported and defined), and whether a global section exists.
+fn module_counts(wasm: &[u8]) -> Result<(Vec<u32>, u32, bool), LowerError> {
     let perr = |e: wasmparser::BinaryReaderError| LowerError::Parse(e.to_string());
     let mut types: Vec<u32> = Vec::new();
-    let mut out = Vec::new();
+    let mut params = Vec::new();
+    let mut globals = 0u32;
+    let mut has_globals = false;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload.map_err(perr)? {
             wasmparser::Payload::TypeSection(r) => {
@@ -377,10 +484,24 @@ fn function_param_counts(wasm: &[u8]) -> Result<Vec<u32>, LowerError> {
                     types.push(group.map_err(perr)?.params().len() as u32);
                 }
             }
+            wasmparser::Payload::ImportSection(r) => {
+                for imports in r {
+                    for import in imports.map_err(perr)? {
+                        let (_, import) = import.map_err(perr)?;
+                        if matches!(import.ty, wasmparser::TypeRef::Global(_)) {
+                            globals += 1;
+                        }
+                    }
+                }
+            }
+            wasmparser::Payload::GlobalSection(r) => {
+                has_globals = true;
+                globals += r.count();
+            }
             wasmparser::Payload::FunctionSection(r) => {
                 for ty in r {
                     let ty = ty.map_err(perr)?;
-                    out.push(types.get(ty as usize).copied().ok_or_else(|| {
+                    params.push(types.get(ty as usize).copied().ok_or_else(|| {
                         LowerError::Parse(format!("function type {ty} is not defined"))
                     })?);
                 }
@@ -388,7 +509,7 @@ fn function_param_counts(wasm: &[u8]) -> Result<Vec<u32>, LowerError> {
             _ => {}
         }
     }
-    Ok(out)
+    Ok((params, globals, has_globals))
 }
 
 #[cfg(test)]

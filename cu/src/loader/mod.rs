@@ -20,6 +20,7 @@ pub mod host;
 pub mod instance;
 pub mod jsdate;
 pub mod lower64;
+pub mod metering;
 pub mod modern;
 
 use serde_json::Value;
@@ -62,8 +63,9 @@ impl Runtime {
             return Err(LoaderError::UnsupportedFormat(format.to_string()));
         }
         let lowered;
-        let wasm = if format.pointer64() {
-            lowered = lower64::lower(wasm).map_err(|e| LoaderError::Compile(e.to_string()))?;
+        let wasm = if format.pointer64() || format.metered() {
+            lowered = lower64::rewrite(wasm, format.metered())
+                .map_err(|e| LoaderError::Compile(e.to_string()))?;
             &lowered[..]
         } else {
             wasm

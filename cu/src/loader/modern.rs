@@ -335,7 +335,16 @@ pub fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
             }
             Ok(ret(&t, -i64::from(ENOSYS)))
         }),
-        "metering_gasUsed" => Box::new(move |env, _| Ok(ret(&t, env.data().gas_used as i64))),
+        "metering_gasUsed" => Box::new(move |env, _| {
+            let used = match exports(env)?.gas {
+                Some((used, _)) => match used.get(env) {
+                    Value::I64(v) => v,
+                    _ => 0,
+                },
+                None => env.data().gas_used as i64,
+            };
+            Ok(ret(&t, used))
+        }),
         "__asyncjs__weavedrive_open" => Box::new(|env, _| weavedrive(env, Drive::Open)),
         "__asyncjs__weavedrive_read" => Box::new(|env, _| weavedrive(env, Drive::Read)),
         "__asyncjs__weavedrive_close" => Box::new(|env, _| weavedrive(env, Drive::Close)),
