@@ -137,6 +137,66 @@ fn the_lua_test_module_matches_the_reference_loader_bit_for_bit() {
     compare(&minimal_module(), "wasm32-unknown-emscripten2");
 }
 
+/// Our metering (the `-metering` formats) against `@permaweb/wasm-metering`: the module metered
+/// by the library runs in ao-loader (emscripten2, whose glue provides `metering.usegas`) and in
+/// our loader (the same host import), and the original module metered by our rewrite runs in
+/// our loader; all three must report the same GasUsed and the same memory after every message.
+#[test]
+fn our_metering_charges_exactly_what_wasm_metering_charges() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let metered = dir.path().join("metered.wasm");
+    let out = ao_tests::node(
+        &repo().join("tests/js/meter.cjs"),
+        &[minimal_module().into(), metered.clone().into()],
+    );
+    assert!(
+        out.status.success(),
+        "wasm-metering failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = env_json();
+    let env_path = dir.path().join("env.json");
+    let msgs_path = dir.path().join("msgs.jsonl");
+    let msgs = messages();
+    std::fs::write(&env_path, env.to_string()).expect("env");
+    let text: String = msgs.iter().map(|m| format!("{m}\n")).collect();
+    std::fs::write(&msgs_path, text).expect("msgs");
+    let (argv, want) = reference(
+        &metered,
+        "wasm32-unknown-emscripten2",
+        &env_path,
+        &msgs_path,
+        None,
+    );
+    let options = Options {
+        argv,
+        ..Options::default()
+    };
+    let rt = Runtime::new();
+    let theirs = rt
+        .compile(&std::fs::read(&metered).expect("metered"), ModuleFormat::Emscripten2)
+        .expect("compile metered");
+    let ours = rt
+        .compile_with(
+            &std::fs::read(minimal_module()).expect("wasm"),
+            ModuleFormat::Emscripten2,
+            true,
+        )
+        .expect("compile with our metering");
+    let mut a = ProcessRunner::new(theirs, options.clone(), None);
+    let mut b = ProcessRunner::new(ours, options, None);
+    for (i, (msg, want)) in msgs.iter().zip(&want).enumerate() {
+        let ea = a.evaluate(msg, &env).expect("evaluate");
+        let eb = b.evaluate(msg, &env).expect("evaluate");
+        let gas = want["GasUsed"].as_u64().expect("the reference meters");
+        assert!(gas > 0, "message {i}");
+        assert_eq!(ea.gas_used, Some(gas), "message {i}: wasm-metering's binary on our host");
+        assert_eq!(eb.gas_used, Some(gas), "message {i}: our metering");
+        assert_eq!(eb.output, ea.output, "message {i}");
+        assert_eq!(b.memory_digest().1, want["memory_sha256"], "message {i}: memory");
+    }
+}
+
 /// Run by hand (`-- --ignored`): the modules are not in this repository.
 #[test]
 #[ignore = "needs AO_CONFORMANCE_MODULES naming modules outside this repository"]

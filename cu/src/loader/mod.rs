@@ -59,12 +59,23 @@ impl Runtime {
         wasm: &[u8],
         format: ModuleFormat,
     ) -> Result<CompiledModule, LoaderError> {
+        self.compile_with(wasm, format, format.metered())
+    }
+
+    /// [`Runtime::compile`], metering the module as the `-metering` formats do whatever its
+    /// format (to compare our metering with `@permaweb/wasm-metering` on any module).
+    pub fn compile_with(
+        &self,
+        wasm: &[u8],
+        format: ModuleFormat,
+        meter: bool,
+    ) -> Result<CompiledModule, LoaderError> {
         if !format.is_supported() {
             return Err(LoaderError::UnsupportedFormat(format.to_string()));
         }
         let lowered;
-        let wasm = if format.pointer64() || format.metered() {
-            lowered = lower64::rewrite(wasm, format.metered())
+        let wasm = if format.pointer64() || meter {
+            lowered = lower64::rewrite(wasm, meter)
                 .map_err(|e| LoaderError::Compile(e.to_string()))?;
             &lowered[..]
         } else {
