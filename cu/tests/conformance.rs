@@ -174,7 +174,10 @@ fn our_metering_charges_exactly_what_wasm_metering_charges() {
     };
     let rt = Runtime::new();
     let theirs = rt
-        .compile(&std::fs::read(&metered).expect("metered"), ModuleFormat::Emscripten2)
+        .compile(
+            &std::fs::read(&metered).expect("metered"),
+            ModuleFormat::Emscripten2,
+        )
         .expect("compile metered");
     let ours = rt
         .compile_with(
@@ -190,10 +193,18 @@ fn our_metering_charges_exactly_what_wasm_metering_charges() {
         let eb = b.evaluate(msg, &env).expect("evaluate");
         let gas = want["GasUsed"].as_u64().expect("the reference meters");
         assert!(gas > 0, "message {i}");
-        assert_eq!(ea.gas_used, Some(gas), "message {i}: wasm-metering's binary on our host");
+        assert_eq!(
+            ea.gas_used,
+            Some(gas),
+            "message {i}: wasm-metering's binary on our host"
+        );
         assert_eq!(eb.gas_used, Some(gas), "message {i}: our metering");
         assert_eq!(eb.output, ea.output, "message {i}");
-        assert_eq!(b.memory_digest().1, want["memory_sha256"], "message {i}: memory");
+        assert_eq!(
+            b.memory_digest().1,
+            want["memory_sha256"],
+            "message {i}: memory"
+        );
     }
 }
 

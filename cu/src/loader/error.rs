@@ -7,9 +7,6 @@ pub enum LoaderError {
     /// `Module-Format` is not one AO defines.
     #[error("unknown Module-Format {0:?}")]
     UnknownFormat(String),
-    /// A format AO defines that this CU does not run yet.
-    #[error("Module-Format {0} is not supported by this CU yet")]
-    UnsupportedFormat(String),
     /// `Input-Encoding` / `Output-Encoding` other than `JSON-1`.
     #[error("{tag} {value:?} is not supported (only JSON-1 is)")]
     UnknownEncoding {

@@ -64,12 +64,6 @@ impl ModuleFormat {
             .map_or("", |(_, name)| name)
     }
 
-    /// Whether this CU's loader runs the format today. The others are refused with
-    /// [`LoaderError::UnsupportedFormat`] rather than run wrongly.
-    pub fn is_supported(self) -> bool {
-        true
-    }
-
     /// Whether the loader meters the module itself (the reference rewrites these formats with
     /// `@permaweb/wasm-metering` at load).
     pub fn metered(self) -> bool {

@@ -150,9 +150,6 @@ impl AoInstance {
     /// Instantiate `module` and run the format's start-up.
     pub fn new(module: &CompiledModule, options: &Options) -> Result<AoInstance, LoaderError> {
         let format = module.format;
-        if !format.is_supported() {
-            return Err(LoaderError::UnsupportedFormat(format.to_string()));
-        }
         let mut store = Store::new(module.engine.clone());
         let heap_max = options
             .memory_limit

@@ -30,14 +30,22 @@ pub enum LowerError {
     Unsupported(String),
 }
 
+/// Part of the compiled-module cache key: artifacts made by an older rewrite are compiled again.
+pub const REWRITE_VERSION: u32 = 1;
+
 /// Largest 32-bit memory in 64 KiB pages.
 const MAX_PAGES_32: u64 = 65_536;
 
 struct Lowering {
     /// Lower memory accesses (the module has a 64-bit memory).
     lower: bool,
-    /// Meter: the indexes of the gas-used and gas-limit globals.
+    /// The indexes of the gas-used and gas-limit globals, when the module gets them.
     meter: Option<(u32, u32)>,
+    /// Charge segments as wasm-metering does (the `-metering` formats).
+    charge_segments: bool,
+    /// The function index of an imported `metering.usegas` whose calls become inline
+    /// additions to the gas global (pre-metered modules).
+    usegas: Option<u32>,
     /// Indexes (per function) of the scratch locals: i32, i64, f32, f64, v128, i32 (second).
     scratch: [u32; 6],
     unsupported: Option<String>,
@@ -148,7 +156,7 @@ impl Lowering {
         let mut segment: Vec<Operator<'_>> = Vec::new();
         while !reader.eof() {
             let op = reader.read().map_err(perr)?;
-            if self.meter.is_none() {
+            if !self.charge_segments {
                 self.lower_op(&mut f, op)?;
                 continue;
             }
@@ -168,17 +176,9 @@ impl Lowering {
         f: &mut Function,
         segment: &mut Vec<Operator<'_>>,
     ) -> Result<(), LowerError> {
-        if let (Some((used, limit)), Some(cost)) = (self.meter, metering::charge(segment)) {
-            f.instruction(&Instruction::GlobalGet(used));
+        if let Some(cost) = metering::charge(segment) {
             f.instruction(&Instruction::I64Const(cost as i64));
-            f.instruction(&Instruction::I64Add);
-            f.instruction(&Instruction::GlobalSet(used));
-            f.instruction(&Instruction::GlobalGet(used));
-            f.instruction(&Instruction::GlobalGet(limit));
-            f.instruction(&Instruction::I64GtU);
-            f.instruction(&Instruction::If(wasm_encoder::BlockType::Empty));
-            f.instruction(&Instruction::Unreachable);
-            f.instruction(&Instruction::End);
+            self.add_gas(f);
         }
         for op in segment.drain(..) {
             self.lower_op(f, op)?;
@@ -194,7 +194,32 @@ impl Lowering {
         Ok(())
     }
 
+    /// Add the i64 on the stack to the gas used; past the limit, trap (the host reports it as
+    /// the reference's "out of gas!").
+    fn add_gas(&self, f: &mut Function) {
+        let Some((used, limit)) = self.meter else {
+            return;
+        };
+        f.instruction(&Instruction::GlobalGet(used));
+        f.instruction(&Instruction::I64Add);
+        f.instruction(&Instruction::GlobalSet(used));
+        f.instruction(&Instruction::GlobalGet(used));
+        f.instruction(&Instruction::GlobalGet(limit));
+        f.instruction(&Instruction::I64GtU);
+        f.instruction(&Instruction::If(wasm_encoder::BlockType::Empty));
+        f.instruction(&Instruction::Unreachable);
+        f.instruction(&Instruction::End);
+    }
+
     fn lower_op(&mut self, f: &mut Function, op: Operator<'_>) -> Result<(), LowerError> {
+        if let (Some(usegas), Operator::Call { function_index }) = (self.usegas, &op)
+            && *function_index == usegas
+        {
+            // `usegas(n)` in the glue is `used += n` on a JS number: a signed i32.
+            f.instruction(&Instruction::I64ExtendI32S);
+            self.add_gas(f);
+            return Ok(());
+        }
         if !self.lower {
             return self.emit(f, op);
         }
@@ -434,15 +459,19 @@ pub fn lower(wasm: &[u8]) -> Result<Vec<u8>, LowerError> {
     rewrite(wasm, false)
 }
 
-/// The module lowered to 32-bit memory when it has a 64-bit one and, with `meter`, charging
-/// gas as `@permaweb/wasm-metering` does (see [`metering`]) into two exported i64 globals.
+/// The module lowered to 32-bit memory when it has a 64-bit one; with `meter`, charging gas as
+/// `@permaweb/wasm-metering` does (see [`metering`]) into two exported i64 globals; and, when it
+/// imports `metering.usegas` (pre-metered builds), with each call to it turned into the same
+/// inline addition, which saves a call out of wasm per basic block and gives the same counts.
 pub fn rewrite(wasm: &[u8], meter: bool) -> Result<Vec<u8>, LowerError> {
     let lower = uses_memory64(wasm)?;
-    if !lower && !meter {
+    let counts = module_counts(wasm)?;
+    let usegas = counts.usegas;
+    if !lower && !meter && usegas.is_none() {
         return Ok(wasm.to_vec());
     }
-    let (params, globals, has_globals) = module_counts(wasm)?;
-    if meter && !has_globals {
+    let gas_globals = meter || usegas.is_some();
+    if gas_globals && !counts.has_globals {
         return Err(LowerError::Unsupported(
             "metering needs a module with a global section".into(),
         ));
@@ -450,11 +479,13 @@ pub fn rewrite(wasm: &[u8], meter: bool) -> Result<Vec<u8>, LowerError> {
     let mut r = Reencoder {
         lowering: Lowering {
             lower,
-            meter: meter.then_some((globals, globals + 1)),
+            meter: gas_globals.then_some((counts.globals, counts.globals + 1)),
+            charge_segments: meter,
+            usegas,
             scratch: [0; 6],
             unsupported: None,
         },
-        params,
+        params: counts.params,
         next_body: 0,
     };
     let mut module = wasm_encoder::Module::new();
@@ -469,47 +500,74 @@ pub fn rewrite(wasm: &[u8], meter: bool) -> Result<Vec<u8>, LowerError> {
     Ok(module.finish())
 }
 
-/// The parameter count of each defined function (the index space of its locals starts with
-/// them), the number of globals (imported and defined), and whether a global section exists.
-fn module_counts(wasm: &[u8]) -> Result<(Vec<u32>, u32, bool), LowerError> {
+/// What the rewrite needs to know of a module before it starts.
+struct Counts {
+    /// Parameter counts of the defined functions, in order.
+    params: Vec<u32>,
+    /// Globals, imported and defined: the gas globals get the next two indexes.
+    globals: u32,
+    /// Whether a global section exists (the gas globals are appended to it).
+    has_globals: bool,
+    /// The function index of an imported `metering.usegas (i32)`.
+    usegas: Option<u32>,
+}
+
+/// The counts of [`Counts`], from the type, import, global and function sections.
+fn module_counts(wasm: &[u8]) -> Result<Counts, LowerError> {
     let perr = |e: wasmparser::BinaryReaderError| LowerError::Parse(e.to_string());
-    let mut types: Vec<u32> = Vec::new();
-    let mut params = Vec::new();
-    let mut globals = 0u32;
-    let mut has_globals = false;
+    let mut types: Vec<(u32, bool)> = Vec::new();
+    let mut c = Counts {
+        params: Vec::new(),
+        globals: 0,
+        has_globals: false,
+        usegas: None,
+    };
+    let mut functions = 0u32;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload.map_err(perr)? {
             wasmparser::Payload::TypeSection(r) => {
-                for group in r.into_iter_err_on_gc_types() {
-                    types.push(group.map_err(perr)?.params().len() as u32);
+                for ty in r.into_iter_err_on_gc_types() {
+                    let ty = ty.map_err(perr)?;
+                    let usegas_shape =
+                        ty.params() == [wasmparser::ValType::I32] && ty.results().is_empty();
+                    types.push((ty.params().len() as u32, usegas_shape));
                 }
             }
             wasmparser::Payload::ImportSection(r) => {
                 for imports in r {
                     for import in imports.map_err(perr)? {
                         let (_, import) = import.map_err(perr)?;
-                        if matches!(import.ty, wasmparser::TypeRef::Global(_)) {
-                            globals += 1;
+                        match import.ty {
+                            wasmparser::TypeRef::Global(_) => c.globals += 1,
+                            wasmparser::TypeRef::Func(ty) => {
+                                let shape = types.get(ty as usize).is_some_and(|t| t.1);
+                                if import.module == "metering" && import.name == "usegas" && shape {
+                                    c.usegas = Some(functions);
+                                }
+                                functions += 1;
+                            }
+                            _ => {}
                         }
                     }
                 }
             }
             wasmparser::Payload::GlobalSection(r) => {
-                has_globals = true;
-                globals += r.count();
+                c.has_globals = true;
+                c.globals += r.count();
             }
             wasmparser::Payload::FunctionSection(r) => {
                 for ty in r {
                     let ty = ty.map_err(perr)?;
-                    params.push(types.get(ty as usize).copied().ok_or_else(|| {
-                        LowerError::Parse(format!("function type {ty} is not defined"))
-                    })?);
+                    c.params
+                        .push(types.get(ty as usize).map(|t| t.0).ok_or_else(|| {
+                            LowerError::Parse(format!("function type {ty} is not defined"))
+                        })?);
                 }
             }
             _ => {}
         }
     }
-    Ok((params, globals, has_globals))
+    Ok(c)
 }
 
 #[cfg(test)]

@@ -70,17 +70,11 @@ impl Runtime {
         format: ModuleFormat,
         meter: bool,
     ) -> Result<CompiledModule, LoaderError> {
-        if !format.is_supported() {
-            return Err(LoaderError::UnsupportedFormat(format.to_string()));
-        }
-        let lowered;
-        let wasm = if format.pointer64() || meter {
-            lowered = lower64::rewrite(wasm, meter)
-                .map_err(|e| LoaderError::Compile(e.to_string()))?;
-            &lowered[..]
-        } else {
-            wasm
-        };
+        // Also inlines `metering.usegas` in pre-metered modules (and returns other modules as
+        // they are).
+        let rewritten =
+            lower64::rewrite(wasm, meter).map_err(|e| LoaderError::Compile(e.to_string()))?;
+        let wasm = &rewritten[..];
         let module =
             Module::new(&self.engine, wasm).map_err(|e| LoaderError::Compile(e.to_string()))?;
         Ok(CompiledModule {
@@ -94,8 +88,9 @@ impl Runtime {
     /// this Wasmer version and engine configuration.
     pub fn cache_key(&self, wasm_id: &str, format: ModuleFormat) -> String {
         format!(
-            "{wasm_id}.{format}.wasmer-7.4.2.{}",
-            self.engine.deterministic_id()
+            "{wasm_id}.{format}.wasmer-7.4.2.{}.rewrite-{}",
+            self.engine.deterministic_id(),
+            lower64::REWRITE_VERSION
         )
     }
 
