@@ -73,6 +73,9 @@ pub struct AbiExports {
     pub asyncify: Option<AsyncifyExports>,
     /// The gas-used and gas-limit globals the metering rewrite adds (`-metering` formats).
     pub gas: Option<(wasmer::Global, wasmer::Global)>,
+    /// `dynCall_<sig>` exports, through which the newer glue's `invoke_<sig>` calls (they are
+    /// wasm functions, so they cost gas and Asyncify frames: part of GasUsed and memory).
+    pub dyncalls: std::collections::HashMap<String, Function>,
 }
 
 /// The exports that drive Asyncify's unwind and rewind.
@@ -376,30 +379,49 @@ pub(crate) type HostFn = Box<
 /// `None` when the host has no such import.
 pub(crate) fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
     let t = ty.clone();
-    if name.starts_with("invoke_") {
+    if let Some(sig) = name.strip_prefix("invoke_") {
         // JS-based exception handling: call table[index](args...) and turn a longjmp into
-        // `setThrew(1, 0)`, restoring the stack pointer, as the glue's `invoke_*` does.
+        // `setThrew(1, 0)`, restoring the stack pointer, as the glue's `invoke_*` does. The
+        // newer glue goes through the module's `dynCall_<sig>` export instead of the table.
+        let dyncall = format!("dynCall_{sig}");
         return Some(Box::new(move |env, args| {
             let ex = exports(env)?;
             let index = arg_u64(args, 0) as u32;
             let sp = call(env, &ex.stack_save, &[])?;
-            let f = {
-                let Some(table) = ex.table.as_ref() else {
-                    return Err(trap(Trap::Abort(
-                        "invoke_* without a function table".into(),
-                    )));
-                };
-                let (_, mut store) = env.data_and_store_mut();
-                match table.get(&mut store, index) {
-                    Some(Value::FuncRef(Some(f))) => f,
-                    _ => {
-                        return Err(RuntimeError::new(format!(
-                            "invoke_*: no function at table index {index}"
-                        )));
+            let result = match ex.dyncalls.get(&dyncall) {
+                Some(d) => {
+                    let ty = d.ty(env);
+                    let mut typed = Vec::with_capacity(args.len());
+                    for (i, (want, have)) in ty.params().iter().zip(args).enumerate() {
+                        typed.push(match (want, have) {
+                            (Type::I32, Value::I64(v)) if i == 0 => Value::I32(*v as i32),
+                            (Type::I64, Value::I32(v)) if i == 0 => Value::I64(i64::from(*v)),
+                            _ => have.clone(),
+                        });
                     }
+                    call(env, d, &typed)
+                }
+                None => {
+                    let f = {
+                        let Some(table) = ex.table.as_ref() else {
+                            return Err(trap(Trap::Abort(
+                                "invoke_* without a function table".into(),
+                            )));
+                        };
+                        let (_, mut store) = env.data_and_store_mut();
+                        match table.get(&mut store, index) {
+                            Some(Value::FuncRef(Some(f))) => f,
+                            _ => {
+                                return Err(RuntimeError::new(format!(
+                                    "invoke_*: no function at table index {index}"
+                                )));
+                            }
+                        }
+                    };
+                    call(env, &f, &args[1..])
                 }
             };
-            match call(env, &f, &args[1..]) {
+            match result {
                 Ok(r) => Ok(r.into_vec()),
                 Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Longjmp)) => {
                     call(env, &ex.stack_restore, &sp)?;

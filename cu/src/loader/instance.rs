@@ -221,6 +221,19 @@ impl AoInstance {
                 (Ok(used), Ok(limit)) => Some((used.clone(), limit.clone())),
                 _ => None,
             },
+            dyncalls: if format.newer_glue() {
+                instance
+                    .exports
+                    .iter()
+                    .filter(|(name, _)| name.starts_with("dynCall_"))
+                    .filter_map(|(name, e)| match e {
+                        wasmer::Extern::Function(f) => Some((name.clone(), f.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Default::default()
+            },
         };
         if let Some((_, limit)) = &exports.gas {
             let gas_limit = options.compute_limit.unwrap_or(DEFAULT_GAS_LIMIT);
