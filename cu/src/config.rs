@@ -64,4 +64,9 @@ pub struct CuArgs {
         default_value_t = 0
     )]
     pub busy_threshold_ms: u64,
+
+    /// Follow loaded processes on the SU and evaluate new messages as they are scheduled
+    /// (`--follow false`: only when a result is asked for).
+    #[arg(long, value_name = "BOOL", env = "AO_CU_FOLLOW", default_value_t = true, action = clap::ArgAction::Set)]
+    pub follow: bool,
 }

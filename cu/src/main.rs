@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         evaluation: ao_cu::process::EvaluatorConfig {
             checkpoint_every: args.checkpoint_every,
             cache_bytes: args.cache_bytes,
+            follow: args.follow,
         },
         busy_threshold: (args.busy_threshold_ms > 0)
             .then(|| std::time::Duration::from_millis(args.busy_threshold_ms)),

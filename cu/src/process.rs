@@ -73,6 +73,9 @@ pub struct EvaluatorConfig {
     pub checkpoint_every: u64,
     /// Memory budget of loaded processes.
     pub cache_bytes: u64,
+    /// Follow loaded processes on the SU (`Subscribe`) and evaluate new messages as they are
+    /// scheduled, so their results are ready before anyone asks.
+    pub follow: bool,
 }
 
 impl Default for EvaluatorConfig {
@@ -80,6 +83,7 @@ impl Default for EvaluatorConfig {
         EvaluatorConfig {
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            follow: true,
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct Evaluator {
     processes: std::sync::Mutex<HashMap<[u8; 32], ProcessSlot>>,
     /// Last use and memory size of each loaded process, for eviction.
     usage: std::sync::Mutex<HashMap<[u8; 32], (Instant, u64)>>,
+    /// The `Subscribe` follower of each loaded process.
+    followers: std::sync::Mutex<HashMap<[u8; 32], tokio::task::AbortHandle>>,
     /// Counters served on `/metrics`.
     pub metrics: Metrics,
 }
@@ -169,6 +175,7 @@ impl Evaluator {
             },
             processes: std::sync::Mutex::new(HashMap::new()),
             usage: std::sync::Mutex::new(HashMap::new()),
+            followers: std::sync::Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
         }
     }
@@ -431,9 +438,28 @@ impl Evaluator {
         let pid = pid.to_string();
         tokio::spawn(async move {
             let result = this.evaluate(&pid, target).await;
+            if let Ok(evaluated) = &result {
+                this.follow(&pid, *evaluated);
+            }
             this.evict().await;
-            result
+            result.map(|_| ())
         })
+    }
+
+    /// Start following `pid` on the SU after nonce `after`, unless it is already followed.
+    fn follow(self: &Arc<Self>, pid: &str, after: Option<u64>) {
+        if !self.config.follow {
+            return;
+        }
+        let Ok(raw) = pid_raw(pid) else {
+            return;
+        };
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        if followers.contains_key(&raw) {
+            return;
+        }
+        let task = tokio::spawn(follow(Arc::downgrade(self), pid.to_string(), after));
+        followers.insert(raw, task.abort_handle());
     }
 
     /// Evaluate `pid` up to `target` and wait for it.
@@ -443,7 +469,8 @@ impl Evaluator {
             .map_err(|e| CuError::Storage(format!("evaluation task failed: {e}")))?
     }
 
-    async fn evaluate(&self, pid: &str, target: Target) -> Result<(), CuError> {
+    /// Evaluate up to `target`; the last nonce evaluated.
+    async fn evaluate(&self, pid: &str, target: Target) -> Result<Option<u64>, CuError> {
         let raw = pid_raw(pid)?;
         let slot = self.slot(raw);
         let mut guard = slot.lock().await;
@@ -462,7 +489,7 @@ impl Evaluator {
             Ok(()) => {
                 let size = p.worker.memory_size().await.unwrap_or(0) as u64;
                 self.touch(raw, size);
-                Ok(())
+                Ok(p.last.map(|l| l.nonce))
             }
             Err(e) => {
                 // Messages evaluated since the last save are in memory but not in the store:
@@ -728,6 +755,10 @@ impl Evaluator {
         self.update_usage(|u| {
             u.remove(raw);
         });
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = followers.remove(raw) {
+            f.abort();
+        }
     }
 
     fn update_usage(&self, change: impl FnOnce(&mut HashMap<[u8; 32], (Instant, u64)>)) {
@@ -778,6 +809,14 @@ impl Evaluator {
     /// Checkpoint every loaded process that evaluated messages since its last checkpoint (at
     /// shutdown, so a restart evaluates nothing twice).
     pub async fn flush(&self) {
+        for (_, f) in self
+            .followers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            f.abort();
+        }
         let slots: Vec<([u8; 32], ProcessSlot)> = {
             let map = self.processes.lock().unwrap_or_else(|p| p.into_inner());
             map.iter().map(|(k, v)| (*k, v.clone())).collect()
@@ -954,6 +993,50 @@ impl Evaluator {
     pub fn results(&self, pid: &str, listing: &Listing) -> Result<Page, CuError> {
         let raw = pid_raw(pid)?;
         Ok(self.store.list(&raw, listing)?)
+    }
+}
+
+/// Wait before subscribing again after the SU's stream failed or ended.
+const FOLLOW_RETRY: Duration = Duration::from_secs(1);
+
+/// Follow a process's schedule on the SU: each new message (and any already waiting when the
+/// stream delivers several at once) is evaluated as soon as it arrives. Holds only a weak
+/// reference, so a stopped CU is not kept alive by its followers.
+async fn follow(evaluator: std::sync::Weak<Evaluator>, pid: String, mut after: Option<u64>) {
+    use futures_util::FutureExt;
+    loop {
+        let Some(ev) = evaluator.upgrade() else {
+            return;
+        };
+        let subscribed = ev
+            .su
+            .clone()
+            .subscribe(ao_proto::scheduler::v1::SubscribeRequest {
+                process_id: pid.clone(),
+                from_nonce: after,
+            })
+            .await;
+        drop(ev);
+        if let Ok(stream) = subscribed {
+            let mut stream = stream.into_inner();
+            while let Ok(Some(entry)) = stream.message().await {
+                let mut target = entry.nonce;
+                while let Some(Ok(Some(more))) = stream.message().now_or_never() {
+                    target = target.max(more.nonce);
+                }
+                let Some(ev) = evaluator.upgrade() else {
+                    return;
+                };
+                match ev.evaluate_to(&pid, Target::Nonce(target)).await {
+                    Ok(()) => after = Some(target),
+                    Err(e) => {
+                        tracing::warn!(process = %pid, "following: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(FOLLOW_RETRY).await;
     }
 }
 

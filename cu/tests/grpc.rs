@@ -357,3 +357,41 @@ async fn processes_beyond_the_cache_budget_are_unloaded_to_checkpoints() {
     cu.shutdown().await;
     net.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_messages_of_a_loaded_process_are_evaluated_before_anyone_asks() {
+    let net = net().await;
+    let pid = net.spawn().await;
+    let first = net.eval(&pid, "n = 1 return n").await;
+    let cu = cu(&net, 100).await;
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{first}?process-id={pid}", cu.url()),
+    )
+    .await;
+    assert_eq!(r["Output"], "1");
+    // The CU now follows the process on the SU: later messages are evaluated on arrival, so
+    // they show up in `/results`, which never evaluates anything itself.
+    for _ in 0..3 {
+        net.eval(&pid, "n = n + 1 return n").await;
+    }
+    let mut outputs = Vec::new();
+    for _ in 0..200 {
+        let (_, page) = get(&net.http, format!("{}/results/{pid}", cu.url())).await;
+        outputs = page["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["Output"].clone())
+            .collect();
+        if outputs.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(outputs, ["", "1", "2", "3", "4"]);
+    let m = metrics(&net, &cu).await;
+    assert_eq!(metric(&m, "cu_messages_evaluated_total"), 5);
+    cu.shutdown().await;
+    net.close().await;
+}
