@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use ao_runtime::ServerArgs;
 use clap::Parser;
 
-use crate::process::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_EVERY};
+use crate::process::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_GAS};
 
 /// Data directory when `--data-dir` is not given, beside the SU's and the local gateway's.
 pub const DEFAULT_DATA_DIR: &str = ".ao-data/cu";
@@ -49,6 +49,10 @@ pub struct CuArgs {
     /// Messages between memory checkpoints.
     #[arg(long, value_name = "N", env = "AO_CU_CHECKPOINT_EVERY", default_value_t = DEFAULT_CHECKPOINT_EVERY)]
     pub checkpoint_every: u64,
+
+    /// Gas (metered modules) after which a checkpoint is made before `--checkpoint-every`.
+    #[arg(long, value_name = "GAS", env = "AO_CU_CHECKPOINT_GAS", default_value_t = DEFAULT_CHECKPOINT_GAS)]
+    pub checkpoint_gas: u64,
 
     /// Bytes of process memory kept in loaded processes; beyond it the least recently used are
     /// checkpointed and unloaded.

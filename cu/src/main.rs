@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         address: wallet.address(),
         evaluation: ao_cu::process::EvaluatorConfig {
             checkpoint_every: args.checkpoint_every,
+            checkpoint_gas: args.checkpoint_gas,
             cache_bytes: args.cache_bytes,
             follow: args.follow,
         },

@@ -47,6 +47,11 @@ use crate::worker::Worker;
 /// many messages, and a checkpoint (a copy of memory into RocksDB) is rare enough not to matter.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 100;
 
+/// Gas between checkpoints for metered modules: about a minute of aos evaluation on one core
+/// here (aos charges ~3e8 for a small Eval, ~1.5e10 for 100,000 table inserts), so losing a
+/// process's memory never costs more than that to recompute.
+pub const DEFAULT_CHECKPOINT_GAS: u64 = 1_000_000_000_000;
+
 /// Memory that loaded processes may hold before the least recently used are unloaded: 4 GiB
 /// keeps a few thousand small Lua processes (1-2 MiB each) or a handful of large ones warm on a
 /// machine the size of CI's (24 GiB), leaving room for their copies during checkpoints.
@@ -71,6 +76,9 @@ const BLOCK_PAGE: u32 = 100;
 pub struct EvaluatorConfig {
     /// Messages (scheduled and cron) between memory checkpoints.
     pub checkpoint_every: u64,
+    /// Gas (of metered modules) after which a checkpoint is made even before
+    /// `checkpoint_every` messages: a few expensive messages are worth keeping.
+    pub checkpoint_gas: u64,
     /// Memory budget of loaded processes.
     pub cache_bytes: u64,
     /// Follow loaded processes on the SU (`Subscribe`) and evaluate new messages as they are
@@ -82,6 +90,7 @@ impl Default for EvaluatorConfig {
     fn default() -> Self {
         EvaluatorConfig {
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            checkpoint_gas: DEFAULT_CHECKPOINT_GAS,
             cache_bytes: DEFAULT_CACHE_BYTES,
             follow: true,
         }
@@ -119,6 +128,7 @@ struct Loaded {
     walk: CronWalk,
     last_eval: Boundary,
     since_checkpoint: u64,
+    gas_since_checkpoint: u64,
 }
 
 /// A process's place in the CU: empty until first used, then its loaded state, behind the lock
@@ -268,6 +278,7 @@ impl Evaluator {
             walk: CronWalk::new(origin),
             last_eval: origin,
             since_checkpoint: 0,
+            gas_since_checkpoint: 0,
         };
         if let Some(c) = self.store.checkpoint(raw)? {
             let left = Boundary {
@@ -617,7 +628,8 @@ impl Evaluator {
                     timestamp: cron.timestamp,
                     height: cron.block_height,
                 };
-                self.count_and_maybe_checkpoint(raw, p, pending).await?;
+                self.count_and_maybe_checkpoint(raw, p, pending, eval.gas_used)
+                    .await?;
             }
         }
     }
@@ -686,7 +698,8 @@ impl Evaluator {
         p.walk = CronWalk::new(at);
         p.blocks.retain(|b| b.timestamp > at.timestamp);
         p.last_eval = at;
-        self.count_and_maybe_checkpoint(raw, p, pending).await
+        self.count_and_maybe_checkpoint(raw, p, pending, eval.gas_used)
+            .await
     }
 
     async fn count_and_maybe_checkpoint(
@@ -694,9 +707,13 @@ impl Evaluator {
         raw: &[u8; 32],
         p: &mut Loaded,
         pending: &mut Vec<StoredResult>,
+        gas: Option<u64>,
     ) -> Result<(), CuError> {
         p.since_checkpoint += 1;
-        if p.since_checkpoint >= self.config.checkpoint_every {
+        p.gas_since_checkpoint = p.gas_since_checkpoint.saturating_add(gas.unwrap_or(0));
+        if p.since_checkpoint >= self.config.checkpoint_every
+            || p.gas_since_checkpoint >= self.config.checkpoint_gas
+        {
             self.save(raw, p, pending, true).await?;
             pending.clear();
         }
@@ -740,6 +757,7 @@ impl Evaluator {
         self.store.save(raw, results, cp.as_ref())?;
         if cp.is_some() {
             p.since_checkpoint = 0;
+            p.gas_since_checkpoint = 0;
             Metrics::inc(&self.metrics.checkpoints);
         }
         Ok(())

@@ -395,3 +395,65 @@ async fn new_messages_of_a_loaded_process_are_evaluated_before_anyone_asks() {
     cu.shutdown().await;
     net.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expensive_messages_are_checkpointed_before_the_message_count_says_so() {
+    let net = net().await;
+    // The Lua test module, metered by @permaweb/wasm-metering: GasUsed is no longer 0.
+    let dir = tempfile::tempdir().expect("tmp");
+    let metered = dir.path().join("metered.wasm");
+    let out = ao_tests::node(
+        &common::repo().join("tests/js/meter.cjs"),
+        &[common::minimal_module().into(), metered.clone().into()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let module = net
+        .upload_module(std::fs::read(&metered).expect("metered"))
+        .await;
+    let pid = net.spawn_on(&module, &[("Name", "heavy")]).await;
+    let cheap = net.eval(&pid, "return 1").await;
+    let heavy = net
+        .eval(
+            &pid,
+            "local s = 0 for i = 1, 2000000 do s = s + i end return s",
+        )
+        .await;
+    let cu = cu_with(&net, |c| {
+        c.evaluation.checkpoint_every = 1000;
+        c.evaluation.checkpoint_gas = 5_000_000_000;
+        c.evaluation.follow = false;
+    })
+    .await;
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{cheap}?process-id={pid}", cu.url()),
+    )
+    .await;
+    // The process's own message and a small Eval cost about 5e8 each.
+    assert!(
+        r["GasUsed"].as_u64().expect("metered") < 1_000_000_000,
+        "{r}"
+    );
+    assert_eq!(metric(&metrics(&net, &cu).await, "cu_checkpoints_total"), 0);
+    let (_, r) = get(
+        &net.http,
+        format!("{}/result/{heavy}?process-id={pid}", cu.url()),
+    )
+    .await;
+    assert_eq!(r["Output"], "2000001000000");
+    assert!(
+        r["GasUsed"].as_u64().expect("metered") > 5_000_000_000,
+        "{r}"
+    );
+    assert_eq!(
+        metric(&metrics(&net, &cu).await, "cu_checkpoints_total"),
+        1,
+        "the gas threshold made a checkpoint after 3 of 1000 messages"
+    );
+    cu.shutdown().await;
+    net.close().await;
+}

@@ -121,6 +121,29 @@ impl Net {
         self.spawn_tagged(&[("Name", name)]).await
     }
 
+    /// Publish another emscripten2 module on the gateway; its id.
+    pub async fn upload_module(&self, wasm: Vec<u8>) -> String {
+        let module = ModuleBuilder::new("wasm32-unknown-emscripten2", "JSON-1", "JSON-1", wasm)
+            .sign(&self.user)
+            .expect("module");
+        self.gateway
+            .upload(module.item())
+            .await
+            .expect("upload module");
+        module.id()
+    }
+
+    /// Spawn a process on `module` with these tags.
+    pub async fn spawn_on(&self, module: &str, tags: &[(&str, &str)]) -> String {
+        let raw = ao_core::encoding::decode_id("module", module).expect("id");
+        let mut p = ProcessBuilder::new(raw, self.su.address.clone());
+        for (n, v) in tags {
+            p = p.tag(*n, *v);
+        }
+        let p = p.sign(&self.user).expect("process");
+        self.post(p.item().as_bytes()).await
+    }
+
     /// Spawn a process with these tags (besides the protocol's).
     pub async fn spawn_tagged(&self, tags: &[(&str, &str)]) -> String {
         let raw = ao_core::encoding::decode_id("module", &self.module).expect("id");
