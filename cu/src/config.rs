@@ -18,6 +18,9 @@ pub const DEFAULT_GRPC_ADDR: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6364));
 /// The SU's gRPC endpoint: the `su` default.
 pub const DEFAULT_SU_URL: &str = "http://127.0.0.1:9001";
+/// One upload per process per hour: at most 24 checkpoints a day per process on Arweave, each
+/// a (gzipped) copy of its memory.
+pub const DEFAULT_CHECKPOINT_UPLOAD_INTERVAL_SECS: u64 = 3600;
 /// The local gateway.
 pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:1984";
 
@@ -73,4 +76,27 @@ pub struct CuArgs {
     /// (`--follow false`: only when a result is asked for).
     #[arg(long, value_name = "BOOL", env = "AO_CU_FOLLOW", default_value_t = true, action = clap::ArgAction::Set)]
     pub follow: bool,
+
+    /// Upload memory checkpoints to Arweave (signed by the CU's wallet, through
+    /// `--bundler-url`), at most one per process per `--checkpoint-upload-interval`.
+    #[arg(long, env = "AO_CU_CHECKPOINT_UPLOAD")]
+    pub checkpoint_upload: bool,
+
+    /// Seconds between two uploads of one process's checkpoint.
+    #[arg(long, value_name = "SECONDS", env = "AO_CU_CHECKPOINT_UPLOAD_INTERVAL", default_value_t = DEFAULT_CHECKPOINT_UPLOAD_INTERVAL_SECS)]
+    pub checkpoint_upload_interval: u64,
+
+    /// Where checkpoints are uploaded (default: the gateway, which the local one accepts).
+    #[arg(long, value_name = "URL", env = "AO_BUNDLER_URL")]
+    pub bundler_url: Option<String>,
+
+    /// Owner address whose checkpoints on Arweave this CU starts processes from when it has
+    /// none of its own (repeat, or comma-separate in the environment). None: never.
+    #[arg(
+        long = "checkpoint-owner",
+        value_name = "ADDRESS",
+        env = "AO_CU_CHECKPOINT_OWNERS",
+        value_delimiter = ','
+    )]
+    pub checkpoint_owners: Vec<String>,
 }

@@ -23,6 +23,10 @@ pub enum CuError {
     /// The gateway failed (502).
     #[error("gateway: {0}")]
     Gateway(String),
+    /// The message is older than the checkpoint this CU started the process from, and its
+    /// result was never evaluated here (425, as the reference answers).
+    #[error("{0}")]
+    BeforeCheckpoint(String),
     /// RocksDB (500).
     #[error("{0}")]
     Storage(String),
@@ -51,6 +55,7 @@ impl CuError {
             CuError::NotFound(_) => 404,
             CuError::HashChain(_) | CuError::Module(_) => 422,
             CuError::Su(_) | CuError::Gateway(_) => 502,
+            CuError::BeforeCheckpoint(_) => 425,
             CuError::Storage(_) => 500,
         }
     }

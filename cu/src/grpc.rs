@@ -44,6 +44,7 @@ fn status(e: CuError) -> Status {
             Status::invalid_argument(msg)
         }
         CuError::NotFound(_) => Status::not_found(msg),
+        CuError::BeforeCheckpoint(_) => Status::out_of_range(msg),
         CuError::Su(_) | CuError::Gateway(_) => Status::unavailable(msg),
         CuError::Storage(_) => Status::internal(msg),
     }

@@ -25,6 +25,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
+pub mod arweave_checkpoint;
 pub mod config;
 pub mod cron;
 pub mod error;
@@ -65,6 +66,8 @@ pub struct Config {
     pub evaluation: process::EvaluatorConfig,
     /// How long `/result` waits before answering 202 (`None`: until done).
     pub busy_threshold: Option<std::time::Duration>,
+    /// Checkpoints on Arweave (upload, and loading from trusted owners), when configured.
+    pub arweave_checkpoints: Option<arweave_checkpoint::ArweaveCheckpoints>,
 }
 
 impl Config {
@@ -85,6 +88,7 @@ impl Config {
             address,
             evaluation: process::EvaluatorConfig::default(),
             busy_threshold: None,
+            arweave_checkpoints: None,
         }
     }
 }
@@ -145,12 +149,12 @@ pub async fn serve(config: Config) -> Result<RunningCu, StartError> {
         .connect_lazy();
     let su = ao_proto::scheduler::v1::scheduler_client::SchedulerClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024);
-    let evaluator = Arc::new(process::Evaluator::new(
-        store,
-        su,
-        config.gateway.clone(),
-        config.evaluation.clone(),
-    ));
+    let mut evaluator =
+        process::Evaluator::new(store, su, config.gateway.clone(), config.evaluation.clone());
+    if let Some(a) = config.arweave_checkpoints {
+        evaluator = evaluator.with_arweave(a);
+    }
+    let evaluator = Arc::new(evaluator);
     let api = Arc::new(http::Api {
         evaluator: evaluator.clone(),
         address: config.address.clone(),

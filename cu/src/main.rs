@@ -24,15 +24,34 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(e) => anyhow::bail!("wallet {}: {e}", wallet_path.display()),
     };
-    let gateway =
-        ao_arweave::HttpGateway::new(&args.gateway_url, &ao_arweave::ClientConfig::default())?;
+    let address = wallet.address();
+    let wallet = Arc::new(wallet);
+    let client = ao_arweave::ClientConfig::default();
+    let gateway: Arc<dyn ao_arweave::Gateway> =
+        Arc::new(ao_arweave::HttpGateway::new(&args.gateway_url, &client)?);
+    let arweave_checkpoints = (args.checkpoint_upload || !args.checkpoint_owners.is_empty())
+        .then(|| -> anyhow::Result<_> {
+            let bundler = ao_arweave::HttpBundler::new(
+                args.bundler_url.as_deref().unwrap_or(&args.gateway_url),
+                &client,
+            )?;
+            Ok(ao_cu::arweave_checkpoint::ArweaveCheckpoints::new(
+                wallet.clone(),
+                Arc::new(bundler),
+                gateway.clone(),
+                args.checkpoint_owners.clone(),
+                args.checkpoint_upload,
+                std::time::Duration::from_secs(args.checkpoint_upload_interval),
+            ))
+        })
+        .transpose()?;
     let cu = ao_cu::serve(ao_cu::Config {
         data_dir: data_dir.join("db"),
         http_addr: args.server.http_addr_or(ao_cu::config::DEFAULT_HTTP_ADDR),
         grpc_addr: args.server.grpc_addr_or(ao_cu::config::DEFAULT_GRPC_ADDR),
         su_url: args.su_url,
-        gateway: Arc::new(gateway),
-        address: wallet.address(),
+        gateway,
+        address,
         evaluation: ao_cu::process::EvaluatorConfig {
             checkpoint_every: args.checkpoint_every,
             checkpoint_gas: args.checkpoint_gas,
@@ -41,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
         },
         busy_threshold: (args.busy_threshold_ms > 0)
             .then(|| std::time::Duration::from_millis(args.busy_threshold_ms)),
+        arweave_checkpoints,
     })
     .await?;
     ao_runtime::ready_line(&[("http", cu.http_addr), ("grpc", cu.grpc_addr)])?;

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub checkpoints: AtomicU64,
     /// Processes loaded from a checkpoint.
     pub loads_checkpoint: AtomicU64,
+    /// Processes started from a checkpoint on Arweave.
+    pub loads_arweave: AtomicU64,
     /// Processes loaded from nothing (evaluated from nonce 0).
     pub loads_cold: AtomicU64,
     /// Processes evicted from the instance cache.
@@ -41,7 +43,7 @@ impl Metrics {
     /// The Prometheus text.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 12] = [
             (
                 "cu_messages_evaluated_total",
                 "counter",
@@ -77,6 +79,12 @@ impl Metrics {
                 "counter",
                 "Processes loaded from a stored checkpoint.",
                 &self.loads_checkpoint,
+            ),
+            (
+                "cu_process_loads_from_arweave_total",
+                "counter",
+                "Processes started from a checkpoint on Arweave.",
+                &self.loads_arweave,
             ),
             (
                 "cu_process_loads_cold_total",

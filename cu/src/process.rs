@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use ao_arweave::{BlockQuery, Gateway, HeightRange, Sort};
 use ao_core::ao::HashChain;
-use ao_core::encoding::decode_id;
+use ao_core::encoding::{b64url, decode_id};
 use ao_proto::common::v1 as pb;
 use ao_proto::scheduler::v1::scheduler_client::SchedulerClient;
 use ao_proto::scheduler::v1::{
@@ -116,6 +116,7 @@ struct Scheduled {
 }
 
 struct Loaded {
+    module_id: String,
     env: Value,
     worker: Worker,
     owner: String,
@@ -149,6 +150,8 @@ pub struct Evaluator {
     followers: std::sync::Mutex<HashMap<[u8; 32], tokio::task::AbortHandle>>,
     /// Counters served on `/metrics`.
     pub metrics: Metrics,
+    /// Checkpoints on Arweave, when configured.
+    arweave: Option<crate::arweave_checkpoint::ArweaveCheckpoints>,
 }
 
 fn pid_raw(pid: &str) -> Result<[u8; 32], CuError> {
@@ -187,7 +190,15 @@ impl Evaluator {
             usage: std::sync::Mutex::new(HashMap::new()),
             followers: std::sync::Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
+            arweave: None,
         }
+    }
+
+    /// Upload checkpoints to Arweave and start processes from them (see
+    /// [`crate::arweave_checkpoint`]).
+    pub fn with_arweave(mut self, a: crate::arweave_checkpoint::ArweaveCheckpoints) -> Evaluator {
+        self.arweave = Some(a);
+        self
     }
 
     fn slot(&self, pid: [u8; 32]) -> ProcessSlot {
@@ -266,6 +277,7 @@ impl Evaluator {
             height: record.block_height,
         };
         let mut loaded = Loaded {
+            module_id: module_id.clone(),
             env,
             worker: Worker::spawn(module.clone(), options.clone(), None).map_err(module_error)?,
             owner,
@@ -280,7 +292,23 @@ impl Evaluator {
             since_checkpoint: 0,
             gas_since_checkpoint: 0,
         };
-        if let Some(c) = self.store.checkpoint(raw)? {
+        let mut from_arweave = false;
+        let mut stored = self.store.checkpoint(raw)?;
+        if stored.is_none()
+            && let Some(a) = &self.arweave
+        {
+            match a.latest(pid).await {
+                Ok(Some(found)) => {
+                    tracing::info!(process = pid, id = %found.id, nonce = found.checkpoint.nonce,
+                        "starting from a checkpoint on Arweave");
+                    stored = Some(found.checkpoint);
+                    from_arweave = true;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(process = pid, "no checkpoint from Arweave: {e}"),
+            }
+        }
+        if let Some(c) = stored {
             let left = Boundary {
                 timestamp: c.timestamp,
                 height: c.block_height,
@@ -312,7 +340,11 @@ impl Evaluator {
                     };
                     loaded.worker =
                         Worker::spawn(module, options, Some(c.memory)).map_err(module_error)?;
-                    Metrics::inc(&self.metrics.loads_checkpoint);
+                    Metrics::inc(if from_arweave {
+                        &self.metrics.loads_arweave
+                    } else {
+                        &self.metrics.loads_checkpoint
+                    });
                     return Ok(loaded);
                 }
                 None => tracing::warn!(
@@ -755,6 +787,9 @@ impl Evaluator {
             return Ok(());
         }
         self.store.save(raw, results, cp.as_ref())?;
+        if let (Some(a), Some(c)) = (&self.arweave, &cp) {
+            a.maybe_upload(&b64url(raw), &p.module_id, c);
+        }
         if cp.is_some() {
             p.since_checkpoint = 0;
             p.gas_since_checkpoint = 0;
@@ -891,7 +926,15 @@ impl Evaluator {
         };
         joined.map_err(|e| CuError::Storage(format!("evaluation task failed: {e}")))??;
         let n = self.store.nonce_of(&raw, id)?.unwrap_or(nonce);
-        self.stored(&raw, n).map(Some)
+        match self.stored(&raw, n) {
+            // Evaluated past it without a stored result: the process started from a checkpoint
+            // taken after this message.
+            Err(CuError::NotFound(_)) => Err(CuError::BeforeCheckpoint(format!(
+                "message {id} (nonce {n}) is older than the checkpoint this CU started process \
+                 {pid} from, and was never evaluated here"
+            ))),
+            other => other.map(Some),
+        }
     }
 
     fn stored(&self, raw: &[u8; 32], nonce: u64) -> Result<Value, CuError> {
