@@ -145,7 +145,7 @@ fn main() {
         let grow = "big = string.rep('x', 45 * 1024 * 1024) return #big";
         let e = p.evaluate(&eval(0, grow), &env()).expect("grow");
         assert!(e.error.is_none(), "{:?}", e.error);
-        let snapshot = p.memory().expect("memory").to_vec();
+        let snapshot = p.memory().expect("memory").expect("some");
         let t = Instant::now();
         let mut fresh = AoInstance::new(&cached, &Options::default()).expect("instance");
         fresh.load_memory(&snapshot).expect("restore");

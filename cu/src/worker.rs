@@ -18,8 +18,8 @@ enum Cmd {
         Value,
         oneshot::Sender<Result<Evaluation, LoaderError>>,
     ),
-    Memory(oneshot::Sender<Option<Vec<u8>>>),
-    Size(oneshot::Sender<usize>),
+    Memory(oneshot::Sender<Result<Option<Vec<u8>>, LoaderError>>),
+    Size(oneshot::Sender<Result<usize, LoaderError>>),
 }
 
 /// The handle of a process's evaluation thread. Dropping it ends the thread and waits for it, so
@@ -61,16 +61,17 @@ impl Worker {
                             let _ = reply.send(runner.evaluate(&msg, &env));
                         }
                         Cmd::DryRun(msg, env, reply) => {
-                            let memory = runner.memory().map(<[u8]>::to_vec);
-                            let mut copy =
-                                ProcessRunner::new(module.clone(), options.clone(), memory);
-                            let _ = reply.send(copy.evaluate(&msg, &env));
+                            let result = runner.memory().and_then(|memory| {
+                                ProcessRunner::new(module.clone(), options.clone(), memory)
+                                    .evaluate(&msg, &env)
+                            });
+                            let _ = reply.send(result);
                         }
                         Cmd::Memory(reply) => {
-                            let _ = reply.send(runner.memory().map(<[u8]>::to_vec));
+                            let _ = reply.send(runner.memory());
                         }
                         Cmd::Size(reply) => {
-                            let _ = reply.send(runner.memory().map_or(0, <[u8]>::len));
+                            let _ = reply.send(runner.memory_size());
                         }
                     }
                 }
@@ -108,13 +109,13 @@ impl Worker {
     pub async fn memory(&self) -> Result<Option<Vec<u8>>, LoaderError> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Memory(reply))?;
-        rx.await.map_err(|_| gone())
+        rx.await.map_err(|_| gone())?
     }
 
     /// The size of the process's memory, without copying it (what the instance cache counts).
     pub async fn memory_size(&self) -> Result<usize, LoaderError> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Size(reply))?;
-        rx.await.map_err(|_| gone())
+        rx.await.map_err(|_| gone())?
     }
 }

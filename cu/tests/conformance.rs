@@ -116,7 +116,7 @@ fn compare_with(wasm: &Path, format: &str, msgs: Option<Vec<Value>>, compute_lim
     let mut process = ProcessRunner::new(module, options, None);
     for (i, (msg, want)) in msgs.iter().zip(&want).enumerate() {
         let e = process.evaluate(msg, &env).expect("evaluate");
-        let (size, sha) = process.memory_digest();
+        let (size, sha) = process.memory_digest().expect("memory");
         let got = result_line(&e, size, &sha);
         assert_eq!(
             &got,
@@ -201,7 +201,7 @@ fn our_metering_charges_exactly_what_wasm_metering_charges() {
         assert_eq!(eb.gas_used, Some(gas), "message {i}: our metering");
         assert_eq!(eb.output, ea.output, "message {i}");
         assert_eq!(
-            b.memory_digest().1,
+            b.memory_digest().expect("memory").1,
             want["memory_sha256"],
             "message {i}: memory"
         );
@@ -266,7 +266,7 @@ fn out_of_memory_is_an_error_and_the_process_goes_on() {
         .expect("eval");
     let err = e.error.expect("out of memory");
     assert!(err.to_string().contains("not enough memory"), "{err}");
-    assert!(p.memory().expect("memory").len() as u64 <= limit);
+    assert!(p.memory().expect("memory").expect("some").len() as u64 <= limit);
     assert_eq!(
         p.evaluate(&eval(2, "return x + 1"), &env)
             .expect("eval")
@@ -283,7 +283,7 @@ fn a_snapshot_restored_into_a_fresh_instance_continues_the_process() {
         p.evaluate(&eval(i, "n = (n or 0) + 1 return n"), &env)
             .expect("eval");
     }
-    let snapshot = p.memory().expect("memory").to_vec();
+    let snapshot = p.memory().expect("memory").expect("some");
     let mut q = lua_process(Options::default(), Some(snapshot));
     let e = q
         .evaluate(&eval(2, "n = (n or 0) + 1 return n"), &env)

@@ -194,7 +194,7 @@ fn the_newer_glue_unwinds_and_rewinds_weavedrive_calls_like_the_reference() {
         .expect("evaluate");
     assert_eq!(e.error, None);
     assert_eq!(e.output, "round trip ok");
-    let memory = p.memory().expect("memory").len();
+    let memory = p.memory().expect("memory").expect("some").len();
     assert!(
         memory > 40 << 20,
         "the 40 MiB Asyncify buffer was allocated ({memory} bytes)"

@@ -156,12 +156,28 @@ pub struct Evaluation {
 }
 
 /// Evaluates a process's messages in order with the reference CU's instance rules.
+///
+/// The instance is reused while messages succeed. Rolling back an `Error` needs the memory as it
+/// was before the failed message; instead of copying the whole memory after every message (what
+/// the reference does, and most of the cost of a small message), the runner keeps a base memory
+/// and the messages evaluated on top of it since, and rebuilds the previous memory by replaying
+/// them on a scratch instance when an error actually happens (evaluation is deterministic). The
+/// base moves forward every [`REPLAY_WINDOW`] messages or [`REPLAY_WINDOW_BYTES`] of them.
 pub struct ProcessRunner {
     module: CompiledModule,
     options: Options,
     instance: Option<AoInstance>,
-    memory: Option<Vec<u8>>,
+    /// The memory the replay starts from (`None`: a fresh instance).
+    base: Option<Vec<u8>>,
+    /// Messages (msg JSON, env JSON) evaluated successfully on top of `base`.
+    since: Vec<(String, String)>,
+    since_bytes: usize,
 }
+
+/// Messages kept for replay before the base memory is copied again.
+pub const REPLAY_WINDOW: usize = 64;
+/// Bytes of messages kept for replay before the base memory is copied again.
+pub const REPLAY_WINDOW_BYTES: usize = 8 << 20;
 
 fn error_value(response: &Value) -> Value {
     match response {
@@ -181,21 +197,55 @@ impl ProcessRunner {
             module,
             options,
             instance: None,
-            memory,
+            base: memory,
+            since: Vec::new(),
+            since_bytes: 0,
         }
+    }
+
+    /// A fresh instance with `memory` loaded, as the reference starts every instance.
+    fn fresh(&self, memory: Option<&[u8]>) -> Result<AoInstance, LoaderError> {
+        let mut i = AoInstance::new(&self.module, &self.options)?;
+        if let Some(m) = memory {
+            i.load_memory(m)?;
+        }
+        Ok(i)
+    }
+
+    /// The memory after the last successful message, rebuilt by replay when the live instance
+    /// was discarded; it becomes the new base.
+    fn settle(&mut self) -> Result<(), LoaderError> {
+        if self.since.is_empty() {
+            return Ok(());
+        }
+        let mut scratch = self.fresh(self.base.as_deref())?;
+        for (msg, env) in &self.since {
+            match scratch.handle(msg, env) {
+                Ok(reply) if reply.ok && reply.response.get("Error").is_none_or(Value::is_null) => {
+                }
+                _ => {
+                    return Err(LoaderError::Start(
+                        "replaying evaluated messages gave a different result".into(),
+                    ));
+                }
+            }
+        }
+        self.base = Some(scratch.memory());
+        self.since.clear();
+        self.since_bytes = 0;
+        Ok(())
     }
 
     /// Evaluate one message (the JSON the CU hands the module) with the process environment.
     pub fn evaluate(&mut self, msg: &Value, env: &Value) -> Result<Evaluation, LoaderError> {
-        let instance = match self.instance.as_mut() {
-            Some(i) => i,
-            None => {
-                let mut i = AoInstance::new(&self.module, &self.options)?;
-                if let Some(m) = &self.memory {
-                    i.load_memory(m)?;
-                }
-                self.instance.insert(i)
-            }
+        if self.instance.is_none() {
+            // After an error the reference starts a new instance from the previous memory.
+            self.settle()?;
+            let i = self.fresh(self.base.as_deref())?;
+            self.instance = Some(i);
+        }
+        let Some(instance) = self.instance.as_mut() else {
+            return Err(LoaderError::Start("no instance".into()));
         };
         let msg = serde_json::to_string(msg).map_err(|e| LoaderError::BadInput(e.to_string()))?;
         let env = serde_json::to_string(env).map_err(|e| LoaderError::BadInput(e.to_string()))?;
@@ -238,20 +288,43 @@ impl ProcessRunner {
             // The reference CU drops the instance and keeps the previous memory.
             self.instance = None;
         } else {
-            self.memory = Some(instance.memory());
+            self.since_bytes += msg.len() + env.len();
+            self.since.push((msg, env));
+            if self.since.len() >= REPLAY_WINDOW || self.since_bytes >= REPLAY_WINDOW_BYTES {
+                self.base = Some(instance.memory());
+                self.since.clear();
+                self.since_bytes = 0;
+            }
         }
         Ok(eval)
     }
 
     /// The process memory after the last successful message (`None` before any).
-    pub fn memory(&self) -> Option<&[u8]> {
-        self.memory.as_deref()
+    pub fn memory(&mut self) -> Result<Option<Vec<u8>>, LoaderError> {
+        if let Some(i) = &self.instance
+            && (self.base.is_some() || !self.since.is_empty())
+        {
+            return Ok(Some(i.memory()));
+        }
+        self.settle()?;
+        Ok(self.base.clone())
+    }
+
+    /// Size of [`ProcessRunner::memory`] without copying it when the instance is live.
+    pub fn memory_size(&mut self) -> Result<usize, LoaderError> {
+        if let Some(i) = &self.instance
+            && (self.base.is_some() || !self.since.is_empty())
+        {
+            return Ok(i.memory_size() as usize);
+        }
+        self.settle()?;
+        Ok(self.base.as_ref().map_or(0, Vec::len))
     }
 
     /// SHA-256 (hex) and size of the current memory (empty when none yet).
-    pub fn memory_digest(&self) -> (usize, String) {
-        let m = self.memory.as_deref().unwrap_or(&[]);
-        (m.len(), hex::encode(Sha256::digest(m)))
+    pub fn memory_digest(&mut self) -> Result<(usize, String), LoaderError> {
+        let m = self.memory()?.unwrap_or_default();
+        Ok((m.len(), hex::encode(Sha256::digest(&m))))
     }
 }
 
