@@ -2,10 +2,8 @@
 //! lost its disk, starts a long-lived process from a recent memory instead of from nonce 0.
 //!
 //! Upload: a data item signed by the CU's wallet with the reference's tags in the reference's
-//! order (`Data-Protocol`, `Variant`, `Type: Checkpoint`, `Module`, `Process`, `Nonce`,
-//! `Timestamp`, `Block-Height`, `Content-Type`, `SHA-256` of the uncompressed memory,
-//! `Content-Encoding: gzip`, `Unit-Identifier`, `Ordinate`, `Assignment`, `Hash-Chain`) and the
-//! gzipped memory as data, sent to the bundler at most once per process per interval and in the
+//! order (ao-core's `CheckpointBuilder`: `SHA-256` of the uncompressed memory, `Assignment` and
+//! `Hash-Chain` of the last scheduled message) and the gzipped memory as data, sent to the bundler at most once per process per interval and in the
 //! background (a failed upload costs nothing but the lost shortcut). Only checkpoints taken at a
 //! scheduled message go up.
 //!
@@ -22,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ao_arweave::{Bundler, Gateway, Sort, TagFilter, TxQuery};
-use ao_core::dataitem::DataItemBuilder;
-use ao_core::encoding::{b64url, decode_id};
+use ao_core::ao::CheckpointBuilder;
+use ao_core::encoding::decode_id;
 use ao_core::wallet::Wallet;
 use sha2::{Digest, Sha256};
 
@@ -122,25 +120,28 @@ impl ArweaveCheckpoints {
         let data = gz
             .finish()
             .map_err(|e| ArweaveCheckpointError::Item(e.to_string()))?;
-        let b = DataItemBuilder::new()
-            .tag("Data-Protocol", "ao")
-            .tag("Variant", "ao.TN.1")
-            .tag("Type", "Checkpoint")
-            .tag("Module", module)
-            .tag("Process", pid)
-            .tag("Nonce", c.nonce.to_string())
-            .tag("Timestamp", c.last_timestamp.to_string())
-            .tag("Block-Height", c.last_block_height.to_string())
-            .tag("Content-Type", "application/octet-stream")
-            .tag("SHA-256", hex::encode(c.memory_sha256))
-            .tag("Content-Encoding", "gzip")
-            .tag("Unit-Identifier", self.unit.clone())
-            .tag("Ordinate", c.nonce.to_string())
-            .tag("Assignment", b64url(c.assignment_id))
-            .tag("Hash-Chain", b64url(c.hash_chain));
-        b.data(data)
-            .sign(self.wallet.as_ref())
-            .map_err(|e| ArweaveCheckpointError::Item(e.to_string()))
+        let pid_raw =
+            decode_id("process", pid).map_err(|e| ArweaveCheckpointError::Item(e.to_string()))?;
+        let module_raw =
+            decode_id("module", module).map_err(|e| ArweaveCheckpointError::Item(e.to_string()))?;
+        CheckpointBuilder {
+            module: module_raw,
+            process: pid_raw,
+            nonce: Some(c.nonce),
+            ordinate: c.nonce,
+            timestamp: u64::try_from(c.last_timestamp).unwrap_or(0),
+            block_height: c.last_block_height,
+            memory_sha256: c.memory_sha256,
+            unit_identifier: self.unit.clone(),
+            assignment: Some(c.assignment_id),
+            hash_chain: Some(c.hash_chain),
+            epoch: 0,
+            cron: None,
+            gzip_memory: data,
+        }
+        .sign(self.wallet.as_ref())
+        .map(|checkpoint| checkpoint.item().clone())
+        .map_err(|e| ArweaveCheckpointError::Item(e.to_string()))
     }
 
     /// Upload a checkpoint in the background, unless uploads are off, it was taken after cron

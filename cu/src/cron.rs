@@ -1,6 +1,6 @@
-//! Cron messages (spec 4.6): what a process's `Cron-Interval` / `Cron-Tag-*` tags ask for, and
-//! the messages the CU generates between two points of its schedule. Pure: the evaluator feeds
-//! in the boundaries and the blocks it read from the gateway.
+//! Cron messages (spec 4.6): the messages the CU generates between two points of a process's
+//! schedule for the crons its tags declare (parsed by `ao_core::ao::parse_crons`). Pure: the
+//! evaluator feeds in the boundaries and the blocks it read from the gateway.
 //!
 //! The rules are the reference CU's, to the tick, because cron messages change a process's memory
 //! and every CU must generate the same ones:
@@ -13,19 +13,9 @@
 //! - Then every time-based cron (sorted by period, shortest first) whose
 //!   `(⌊t/1000⌋ - ⌊origin/1000⌋) % value == 0` fires, stamped `t` and the current block's height
 //!   (never in the origin second).
-//! - A cron's id is `"{i}-{interval}"` where `i` is its index among the crons of its kind (block
-//!   or time, the latter after sorting), as the reference numbers them.
-//!
-//! Where the reference is lax we refuse instead: an interval whose unit the reference cannot
-//! parse (`1-month`) is accepted there and silently never fires; here it is an error that names
-//! the tag, so a process author learns it at once.
 
+use ao_core::ao::Interval;
 use ao_proto::common::v1::Tag;
-
-/// The tag that starts a cron.
-pub const CRON_INTERVAL: &str = "Cron-Interval";
-/// Tags with this prefix become the tags of the preceding cron's messages.
-pub const CRON_TAG_PREFIX: &str = "Cron-Tag-";
 
 /// Whether a cron counts blocks or seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,17 +29,17 @@ pub enum CronUnit {
 /// One cron of a process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
-    /// The tag value, e.g. `10-minutes`; part of the cron id.
-    pub interval: String,
+    /// The reference's cron id, e.g. `0-10-minutes`.
+    pub id: String,
     /// Blocks or seconds.
     pub unit: CronUnit,
     /// The period in `unit`s, at least 1.
     pub value: u64,
-    /// Tags of its messages (the `Cron-Tag-*` tags with the prefix removed).
+    /// Tags of its messages.
     pub tags: Vec<Tag>,
 }
 
-/// A process's crons, split and ordered as the reference numbers them.
+/// A process's crons, split and ordered as the reference walks them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Crons {
     /// Block-based, in tag order.
@@ -65,91 +55,38 @@ impl Crons {
     }
 }
 
-/// Why a process's cron tags are unusable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CronError {
-    /// A `Cron-Interval` value we cannot read.
-    #[error("Cron-Interval {0:?}: {1}")]
-    Interval(String, String),
-    /// A `Cron-Tag-*` before any `Cron-Interval`.
-    #[error("{0} has no preceding Cron-Interval")]
-    Unmatched(String),
-}
-
-/// Milliseconds per unit, as the `ms` package the reference uses spells them (a year is 365.25
-/// days there, and so here).
-fn unit_ms(unit: &str) -> Option<f64> {
-    let ms = match unit.to_ascii_lowercase().as_str() {
-        "years" | "year" | "yrs" | "yr" | "y" => 31_557_600_000.0,
-        "weeks" | "week" | "w" => 604_800_000.0,
-        "days" | "day" | "d" => 86_400_000.0,
-        "hours" | "hour" | "hrs" | "hr" | "h" => 3_600_000.0,
-        "minutes" | "minute" | "mins" | "min" | "m" => 60_000.0,
-        "seconds" | "second" | "secs" | "sec" | "s" => 1000.0,
-        "milliseconds" | "millisecond" | "msecs" | "msec" | "ms" | "" => 1.0,
-        _ => return None,
-    };
-    Some(ms)
-}
-
-fn parse_interval(interval: &str) -> Result<(CronUnit, u64), CronError> {
-    let bad = |why: &str| CronError::Interval(interval.to_string(), why.to_string());
-    let mut parts = interval.split('-').map(str::trim);
-    let value = parts.next().unwrap_or("");
-    let unit = parts.next().unwrap_or("");
-    if unit == "blocks" || unit == "block" {
-        let n: u64 = value
-            .parse()
-            .map_err(|_| bad("the block count is not a whole number"))?;
-        if n == 0 {
-            return Err(bad("a block-based cron needs at least 1 block"));
-        }
-        return Ok((CronUnit::Blocks, n));
-    }
-    let per = unit_ms(unit).ok_or_else(|| {
-        bad("the unit is not one of blocks, seconds, minutes, hours, days, weeks, years")
-    })?;
-    let n: f64 = value
-        .parse()
-        .ok()
-        .filter(|n: &f64| n.is_finite())
-        .ok_or_else(|| bad("the amount is not a number"))?;
-    let seconds = (n * per / 1000.0).floor();
-    if seconds < 1.0 {
-        return Err(bad("time-based cron cannot be less than 1 second"));
-    }
-    Ok((CronUnit::Seconds, seconds as u64))
-}
-
-/// The crons of a process from its tags (spec 4.6).
-pub fn parse_crons(tags: &[Tag]) -> Result<Crons, CronError> {
-    let mut all: Vec<Cron> = Vec::new();
-    for t in tags {
-        if t.name == CRON_INTERVAL {
-            let (unit, value) = parse_interval(&t.value)?;
-            all.push(Cron {
-                interval: t.value.clone(),
-                unit,
-                value,
-                tags: Vec::new(),
-            });
-        } else if let Some(name) = t.name.strip_prefix(CRON_TAG_PREFIX) {
-            let Some(last) = all.last_mut() else {
-                return Err(CronError::Unmatched(t.name.clone()));
-            };
-            if name.is_empty() {
-                continue;
-            }
-            last.tags.push(Tag {
-                name: name.to_string(),
-                value: t.value.clone(),
-            });
+/// The crons of a process from its tags.
+pub fn parse_crons(tags: &[Tag]) -> Result<Crons, ao_core::Error> {
+    let core_tags: Vec<ao_core::Tag> = tags
+        .iter()
+        .map(|t| ao_core::Tag::new(t.name.clone(), t.value.clone()))
+        .collect();
+    let mut crons = Crons::default();
+    for c in ao_core::ao::parse_crons(&core_tags)? {
+        let (unit, value) = match c.interval {
+            Interval::Blocks(n) => (CronUnit::Blocks, n),
+            Interval::Seconds(n) => (CronUnit::Seconds, n),
+        };
+        let cron = Cron {
+            id: c.id,
+            unit,
+            value,
+            tags: c
+                .tags
+                .iter()
+                .map(|t| Tag {
+                    name: t.name.clone(),
+                    value: t.value.clone(),
+                })
+                .collect(),
+        };
+        match unit {
+            CronUnit::Blocks => crons.blocks.push(cron),
+            CronUnit::Seconds => crons.times.push(cron),
         }
     }
-    let (blocks, mut times): (Vec<Cron>, Vec<Cron>) =
-        all.into_iter().partition(|c| c.unit == CronUnit::Blocks);
-    times.sort_by_key(|c| c.value);
-    Ok(Crons { blocks, times })
+    crons.times.sort_by_key(|c| c.value);
+    Ok(crons)
 }
 
 /// A point of the schedule: a timestamp (ms) and the block height it belongs to.
@@ -242,11 +179,11 @@ impl CronWalk {
             {
                 self.blocks_taken += 1;
                 self.current_block = *b;
-                for (i, c) in crons.blocks.iter().enumerate() {
+                for c in &crons.blocks {
                     let delta = i128::from(b.height) - i128::from(origin.height);
                     if delta != 0 && delta % i128::from(c.value) == 0 {
                         self.pending.push_back(CronMessage {
-                            cron: format!("{i}-{}", c.interval),
+                            cron: c.id.clone(),
                             timestamp: b.timestamp,
                             block_height: b.height,
                             tags: c.tags.clone(),
@@ -255,10 +192,10 @@ impl CronWalk {
                 }
             }
             let delta = seconds(t) - origin_s;
-            for (i, c) in crons.times.iter().enumerate() {
+            for c in &crons.times {
                 if delta != 0 && i128::from(delta) % i128::from(c.value) == 0 {
                     self.pending.push_back(CronMessage {
-                        cron: format!("{i}-{}", c.interval),
+                        cron: c.id.clone(),
                         timestamp: t,
                         block_height: self.current_block.height,
                         tags: c.tags.clone(),
@@ -314,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_intervals_like_the_reference() {
+    fn crons_are_split_by_kind_and_numbered_like_the_reference() {
         let crons = parse_crons(&[
             tag("Cron-Interval", "5-minutes"),
             tag("Cron-Tag-Action", "Tick"),
@@ -325,37 +262,24 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(crons.blocks.len(), 1);
-        assert_eq!(crons.blocks[0].value, 10);
+        assert_eq!(crons.blocks[0].id, "0-10-blocks");
         assert_eq!(crons.blocks[0].tags, vec![tag("Action", "Block")]);
         let times: Vec<(u64, &str)> = crons
             .times
             .iter()
-            .map(|c| (c.value, c.interval.as_str()))
+            .map(|c| (c.value, c.id.as_str()))
             .collect();
         assert_eq!(
             times,
-            vec![(30, "30-seconds"), (300, "5-minutes"), (5400, "1.5-hours")]
+            vec![
+                (30, "0-30-seconds"),
+                (300, "1-5-minutes"),
+                (5400, "2-1.5-hours")
+            ]
         );
         assert_eq!(crons.times[1].tags, vec![tag("Action", "Tick")]);
-    }
-
-    #[test]
-    fn refuses_what_would_never_fire() {
-        for bad in [
-            "1-month",
-            "0-seconds",
-            "500-ms",
-            "x-minutes",
-            "0-blocks",
-            "2.5-blocks",
-        ] {
-            let err = parse_crons(&[tag("Cron-Interval", bad)]).unwrap_err();
-            assert!(matches!(err, CronError::Interval(..)), "{bad}: {err}");
-        }
-        assert_eq!(
-            parse_crons(&[tag("Cron-Tag-Action", "x")]).unwrap_err(),
-            CronError::Unmatched("Cron-Tag-Action".into())
-        );
+        assert!(parse_crons(&[tag("Cron-Interval", "1-fortnight")]).is_err());
+        assert!(parse_crons(&[tag("Cron-Tag-Action", "x")]).is_err());
     }
 
     fn walk_all(

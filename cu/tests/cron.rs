@@ -195,10 +195,10 @@ async fn cron_messages_fall_where_the_spec_puts_them_across_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cron_interval_that_would_never_fire_is_refused_clearly() {
+async fn a_cron_interval_with_an_unknown_unit_is_refused_clearly() {
     let net = net().await;
     let pid = net
-        .spawn_tagged(&[("Name", "monthly"), ("Cron-Interval", "1-month")])
+        .spawn_tagged(&[("Name", "fortnightly"), ("Cron-Interval", "1-fortnight")])
         .await;
     let cu = cu(&net, 100).await;
     let (status, r) = get(
@@ -208,7 +208,10 @@ async fn a_cron_interval_that_would_never_fire_is_refused_clearly() {
     .await;
     assert_eq!(status, 422, "{r}");
     let e = r["error"].as_str().expect("error");
-    assert!(e.contains("Cron-Interval") && e.contains("1-month"), "{e}");
+    assert!(
+        e.contains("Cron-Interval") && e.contains("1-fortnight"),
+        "{e}"
+    );
     cu.shutdown().await;
     net.close().await;
 }

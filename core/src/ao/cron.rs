@@ -42,6 +42,8 @@ pub enum Interval {
 pub struct Cron {
     /// `"{index}-{Cron-Interval value}"`, e.g. `0-10-minutes`: the CU keys evaluations and
     /// checkpoints (`Cron-Interval` tag) by it, so it must be spelled exactly like the reference.
+    /// As the reference CU numbers them (`cronMessagesBetweenWith`), the index counts within its
+    /// kind: block crons in tag order, time crons after a stable sort by period, shortest first.
     pub id: String,
     /// The parsed interval.
     pub interval: Interval,
@@ -137,7 +139,8 @@ pub fn parse_crons(tags: &[Tag]) -> Result<Vec<Cron>> {
         if t.name == tag::CRON_INTERVAL {
             let interval = parse_interval(&t.value)?;
             crons.push(Cron {
-                id: format!("{}-{}", crons.len(), t.value),
+                // Numbered below, once every cron is known.
+                id: t.value.clone(),
                 interval,
                 tags: Vec::new(),
             });
@@ -160,6 +163,22 @@ pub fn parse_crons(tags: &[Tag]) -> Result<Vec<Cron>> {
             };
             current.tags.push(Tag::new(name, t.value.clone()));
         }
+    }
+    let mut blocks = 0;
+    let mut times: Vec<(u64, usize)> = Vec::new();
+    for (i, c) in crons.iter_mut().enumerate() {
+        match c.interval {
+            Interval::Blocks(_) => {
+                c.id = format!("{blocks}-{}", c.id);
+                blocks += 1;
+            }
+            Interval::Seconds(s) => times.push((s, i)),
+        }
+    }
+    times.sort_by_key(|(s, _)| *s);
+    for (rank, (_, i)) in times.into_iter().enumerate() {
+        let c = &mut crons[i];
+        c.id = format!("{rank}-{}", c.id);
     }
     Ok(crons)
 }
@@ -245,7 +264,7 @@ mod tests {
         assert_eq!(crons[0].id, "0-5-minutes");
         assert_eq!(crons[0].interval, Interval::Seconds(300));
         assert_eq!(crons[0].tags, tags(&[("Action", "Tick"), ("Fizz", "Buzz")]));
-        assert_eq!(crons[1].id, "1-10-blocks");
+        assert_eq!(crons[1].id, "0-10-blocks", "numbered among the block crons");
         assert_eq!(crons[1].interval, Interval::Blocks(10));
         assert_eq!(crons[1].tags, tags(&[("Action", "Block")]));
         assert!(
@@ -253,6 +272,19 @@ mod tests {
                 .expect("no crons")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn time_crons_are_numbered_by_period_as_the_reference_numbers_them() {
+        let crons = parse_crons(&tags(&[
+            ("Cron-Interval", "1-hour"),
+            ("Cron-Interval", "2-blocks"),
+            ("Cron-Interval", "30-seconds"),
+            ("Cron-Interval", "1-hour"),
+        ]))
+        .expect("valid");
+        let ids: Vec<&str> = crons.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["1-1-hour", "0-2-blocks", "0-30-seconds", "2-1-hour"]);
     }
 
     #[test]
