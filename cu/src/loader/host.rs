@@ -331,6 +331,93 @@ pub fn resize_heap(
     false
 }
 
+/// The glue's `_mktime_js` on the `struct tm` at `tm`: normalises it in place (UTC: an unknown
+/// `tm_isdst` becomes 0) and gives the date. The newer glue also writes `tm_year` back.
+pub(crate) fn mktime(
+    env: &FunctionEnvMut<HostState>,
+    tm: u64,
+    write_year: bool,
+) -> Result<JsDate, RuntimeError> {
+    let f: Vec<i32> = (0..9)
+        .map(|i| read_i32(env, tm + 4 * i))
+        .collect::<Result<_, _>>()?;
+    let date = JsDate::new(
+        f64::from(f[5]) + 1900.0,
+        f64::from(f[4]),
+        f64::from(f[3]),
+        f64::from(f[2]),
+        f64::from(f[1]),
+        f64::from(f[0]),
+    );
+    if f[8] < 0 {
+        write_i32(env, tm + 32, 0)?;
+    }
+    let fields = date.fields();
+    let get = |g: fn(&crate::loader::jsdate::Fields) -> i32| fields.as_ref().map_or(0, g);
+    let start = fields.map(|x| JsDate::new(x.year as f64, 0.0, 1.0, 0.0, 0.0, 0.0));
+    let yday = match start {
+        Some(s) => to_int32((date.0 - s.0) / 86_400_000.0),
+        None => 0,
+    };
+    write_i32(env, tm + 24, get(|x| x.wday))?;
+    write_i32(env, tm + 28, yday)?;
+    write_i32(env, tm, get(|x| x.sec))?;
+    write_i32(env, tm + 4, get(|x| x.min))?;
+    write_i32(env, tm + 8, get(|x| x.hour))?;
+    write_i32(env, tm + 12, get(|x| x.mday))?;
+    write_i32(env, tm + 16, get(|x| x.mon))?;
+    if write_year {
+        write_i32(env, tm + 20, get(|x| (x.year - 1900) as i32))?;
+    }
+    Ok(date)
+}
+
+/// The glue's `strftime(s, max, fmt, tm)`: the first nine `struct tm` fields are ints in every
+/// family; `gmtoff` and the `zone` pointer, whose offsets differ, come from the caller. The length
+/// written, or 0 when it does not fit `max`.
+pub(crate) fn strftime_js(
+    env: &FunctionEnvMut<HostState>,
+    args: &[Value],
+    gmtoff: i32,
+    zone: u64,
+) -> Result<i64, RuntimeError> {
+    let (s, max, fmt, tm) = (
+        arg_u64(args, 0),
+        arg_u64(args, 1),
+        arg_u64(args, 2),
+        arg_u64(args, 3),
+    );
+    let f: Vec<i32> = (0..9)
+        .map(|i| read_i32(env, tm + 4 * i))
+        .collect::<Result<_, _>>()?;
+    let zone = if zone != 0 {
+        c_string(env, zone)?
+    } else {
+        String::new()
+    };
+    let tm = Tm {
+        sec: f[0],
+        min: f[1],
+        hour: f[2],
+        mday: f[3],
+        mon: f[4],
+        year: f[5],
+        wday: f[6],
+        yday: f[7],
+        isdst: f[8],
+        gmtoff,
+        zone,
+    };
+    let pattern = c_string(env, fmt)?;
+    let mut bytes = strftime(&pattern, &tm);
+    bytes.push(0);
+    if bytes.len() as u64 > max {
+        return Ok(0);
+    }
+    write(env, s, &bytes)?;
+    Ok(bytes.len() as i64 - 1)
+}
+
 pub(crate) fn tm_fields(
     env: &FunctionEnvMut<HostState>,
     tm: u64,
@@ -535,74 +622,15 @@ pub(crate) fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
             })
         }
         "_mktime_js" => Box::new(move |env, args| {
-            let tm = arg_u64(args, 0);
-            let f: Vec<i32> = (0..9)
-                .map(|i| read_i32(env, tm + 4 * i))
-                .collect::<Result<_, _>>()?;
-            let date = JsDate::new(
-                f64::from(f[5]) + 1900.0,
-                f64::from(f[4]),
-                f64::from(f[3]),
-                f64::from(f[2]),
-                f64::from(f[1]),
-                f64::from(f[0]),
-            );
-            // UTC has no daylight time: only an unknown (-1) isdst is rewritten, to 0.
-            if f[8] < 0 {
-                write_i32(env, tm + 32, 0)?;
-            }
-            let fields = date.fields();
-            let get = |g: fn(&crate::loader::jsdate::Fields) -> i32| fields.as_ref().map_or(0, g);
-            let start = fields.map(|x| JsDate::new(x.year as f64, 0.0, 1.0, 0.0, 0.0, 0.0));
-            let yday = match start {
-                Some(s) => to_int32((date.0 - s.0) / 86_400_000.0),
-                None => 0,
-            };
-            write_i32(env, tm + 24, get(|x| x.wday))?;
-            write_i32(env, tm + 28, yday)?;
-            write_i32(env, tm, get(|x| x.sec))?;
-            write_i32(env, tm + 4, get(|x| x.min))?;
-            write_i32(env, tm + 8, get(|x| x.hour))?;
-            write_i32(env, tm + 12, get(|x| x.mday))?;
-            write_i32(env, tm + 16, get(|x| x.mon))?;
+            let date = mktime(env, arg_u64(args, 0), false)?;
             Ok(ret(&t, i64::from(date.unix_seconds_i32())))
         }),
         "strftime" => Box::new(move |env, args| {
-            let (s, max, fmt, tm) = (
-                arg_u64(args, 0),
-                arg_u64(args, 1),
-                arg_u64(args, 2),
-                arg_u64(args, 3),
-            );
-            let f: Vec<i32> = (0..11)
-                .map(|i| read_i32(env, tm + 4 * i))
-                .collect::<Result<_, _>>()?;
-            let zone = if f[10] != 0 {
-                c_string(env, f[10] as u32 as u64)?
-            } else {
-                String::new()
-            };
-            let tm = Tm {
-                sec: f[0],
-                min: f[1],
-                hour: f[2],
-                mday: f[3],
-                mon: f[4],
-                year: f[5],
-                wday: f[6],
-                yday: f[7],
-                isdst: f[8],
-                gmtoff: f[9],
-                zone,
-            };
-            let pattern = c_string(env, fmt)?;
-            let mut bytes = strftime(&pattern, &tm);
-            bytes.push(0);
-            if bytes.len() as u64 > max {
-                return Ok(ret(&t, 0));
-            }
-            write(env, s, &bytes)?;
-            Ok(ret(&t, bytes.len() as i64 - 1))
+            let tm = arg_u64(args, 3);
+            let gmtoff = read_i32(env, tm + 36)?;
+            let zone = u64::from(read_i32(env, tm + 40)? as u32);
+            let n = strftime_js(env, args, gmtoff, zone)?;
+            Ok(ret(&t, n))
         }),
         "_emscripten_date_now" => Box::new(move |_, _| Ok(ret_f64(&t, 0.0))),
         "emscripten_get_now" => Box::new(move |_, _| Ok(ret_f64(&t, f64::NAN))),

@@ -24,7 +24,7 @@ use crate::loader::host::{
     self, ENOSYS, HostFn, HostState, MAX_CAPTURED_OUTPUT, Trap, arg_i32, arg_u64, call_int,
     exports, read, read_i32, ret, ret_f64, trap, write, write_i32,
 };
-use crate::loader::jsdate::{JsDate, Tm, strftime, to_int32};
+use crate::loader::jsdate::JsDate;
 
 /// `Date.now` as the newer glue pins it: starts at 10000 and the JS side reads it four times
 /// while the instance starts, so the module's first read is 10004.
@@ -204,36 +204,7 @@ pub fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
             })
         }
         "_mktime_js" => Box::new(move |env, args| {
-            let tm = arg_u64(args, 0);
-            let f: Vec<i32> = (0..9)
-                .map(|i| read_i32(env, tm + 4 * i))
-                .collect::<Result<_, _>>()?;
-            let date = JsDate::new(
-                f64::from(f[5]) + 1900.0,
-                f64::from(f[4]),
-                f64::from(f[3]),
-                f64::from(f[2]),
-                f64::from(f[1]),
-                f64::from(f[0]),
-            );
-            if f[8] < 0 {
-                write_i32(env, tm + 32, 0)?;
-            }
-            let fields = date.fields();
-            let get = |g: fn(&crate::loader::jsdate::Fields) -> i32| fields.as_ref().map_or(0, g);
-            let start = fields.map(|x| JsDate::new(x.year as f64, 0.0, 1.0, 0.0, 0.0, 0.0));
-            let yday = match start {
-                Some(s) => to_int32((date.0 - s.0) / 86_400_000.0),
-                None => 0,
-            };
-            write_i32(env, tm + 24, get(|x| x.wday))?;
-            write_i32(env, tm + 28, yday)?;
-            write_i32(env, tm, get(|x| x.sec))?;
-            write_i32(env, tm + 4, get(|x| x.min))?;
-            write_i32(env, tm + 8, get(|x| x.hour))?;
-            write_i32(env, tm + 12, get(|x| x.mday))?;
-            write_i32(env, tm + 16, get(|x| x.mon))?;
-            write_i32(env, tm + 20, get(|x| (x.year - 1900) as i32))?;
+            let date = host::mktime(env, arg_u64(args, 0), true)?;
             let seconds = if date.0.is_nan() {
                 -1
             } else {
@@ -242,17 +213,8 @@ pub fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
             Ok(ret(&t, seconds))
         }),
         "strftime" => Box::new(move |env, args| {
-            let (s, max, fmt, tm) = (
-                arg_u64(args, 0),
-                arg_u64(args, 1),
-                arg_u64(args, 2),
-                arg_u64(args, 3),
-            );
-            let f: Vec<i32> = (0..9)
-                .map(|i| read_i32(env, tm + 4 * i))
-                .collect::<Result<_, _>>()?;
-            let p64 = env.data().pointer64;
-            let (gmtoff, zone_ptr) = if p64 {
+            let tm = arg_u64(args, 3);
+            let (gmtoff, zone) = if env.data().pointer64 {
                 (
                     read_size(env, tm + 40)? as i64 as i32,
                     read_size(env, tm + 48)?,
@@ -263,36 +225,8 @@ pub fn implementation(name: &str, ty: &FunctionType) -> Option<HostFn> {
                     u64::from(read_i32(env, tm + 40)? as u32),
                 )
             };
-            let zone = if zone_ptr != 0 {
-                let memory = exports(env)?.memory;
-                let bytes =
-                    host::read_c_string(&memory, env, zone_ptr).map_err(RuntimeError::new)?;
-                String::from_utf8_lossy(&bytes).into_owned()
-            } else {
-                String::new()
-            };
-            let tm = Tm {
-                sec: f[0],
-                min: f[1],
-                hour: f[2],
-                mday: f[3],
-                mon: f[4],
-                year: f[5],
-                wday: f[6],
-                yday: f[7],
-                isdst: f[8],
-                gmtoff,
-                zone,
-            };
-            let memory = exports(env)?.memory;
-            let pattern = host::read_c_string(&memory, env, fmt).map_err(RuntimeError::new)?;
-            let mut bytes = strftime(&String::from_utf8_lossy(&pattern), &tm);
-            bytes.push(0);
-            if bytes.len() as u64 > max {
-                return Ok(ret(&t, 0));
-            }
-            write(env, s, &bytes)?;
-            Ok(ret(&t, bytes.len() as i64 - 1))
+            let n = host::strftime_js(env, args, gmtoff, zone)?;
+            Ok(ret(&t, n))
         }),
         "fd_write" => Box::new(move |env, args| {
             let (fd, iov, iovcnt, pnum) = (
