@@ -91,29 +91,30 @@ fn list<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
         .flatten()
 }
 
+fn outbox_message(m: &Value) -> pb::OutboxMessage {
+    let (data, data_is_json) = text(m.get("Data"));
+    pb::OutboxMessage {
+        target: string_at(m, "Target"),
+        anchor: string_at(m, "Anchor"),
+        tags: tags(m.get("Tags")),
+        data,
+        data_is_json,
+    }
+}
+
 /// The result JSON of spec 4.3 as an `EvalResult`.
 pub fn eval_result(v: &Value) -> pb::EvalResult {
-    let messages = list(v, "Messages")
-        .map(|m| {
-            let (data, data_is_json) = text(m.get("Data"));
-            pb::OutboxMessage {
-                target: string_at(m, "Target"),
-                anchor: string_at(m, "Anchor"),
-                tags: tags(m.get("Tags")),
-                data,
-                data_is_json,
-            }
-        })
-        .collect();
+    let messages = list(v, "Messages").map(outbox_message).collect();
+    // A spawn has the same fields as a message.
     let spawns = list(v, "Spawns")
         .map(|m| {
-            let (data, data_is_json) = text(m.get("Data"));
+            let o = outbox_message(m);
             pb::Spawn {
-                target: string_at(m, "Target"),
-                anchor: string_at(m, "Anchor"),
-                tags: tags(m.get("Tags")),
-                data,
-                data_is_json,
+                target: o.target,
+                anchor: o.anchor,
+                tags: o.tags,
+                data: o.data,
+                data_is_json: o.data_is_json,
             }
         })
         .collect();

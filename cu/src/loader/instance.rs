@@ -306,21 +306,8 @@ impl AoInstance {
             return self.start_newer();
         }
         let start = |e: String| LoaderError::Start(e);
-        let instance = &self._instance;
-        let stack_init = get_fn(instance, "emscripten_stack_init", self.format)?;
-        let stack_end = get_fn(instance, "emscripten_stack_get_end", self.format)?;
-        let ctors = get_fn(instance, "__wasm_call_ctors", self.format)?;
-        let main = get_fn(instance, "main", self.format)?;
-        self.call(&stack_init, &[]).map_err(start)?;
-        // writeStackCookie(): two words at the stack's end, and "emsc" at address 0.
-        let max = self.call_ptr(&stack_end, &[]).map_err(start)?;
-        self.write(max, &0x0213_5467u32.to_le_bytes())
-            .map_err(start)?;
-        self.write(max + 4, &0x89BA_CDFEu32.to_le_bytes())
-            .map_err(start)?;
-        self.write(0, &0x6373_6d65u32.to_le_bytes())
-            .map_err(start)?;
-        self.call(&ctors, &[]).map_err(start)?;
+        let main = get_fn(&self._instance, "main", self.format)?;
+        self.init_stack_and_constructors()?;
         // callMain(args): the argv array first, then each string, all on the stack, never freed.
         let argc = argv.len();
         let array = self.on_stack(((argc + 1) * 4) as u64, &[]).map_err(start)?;
@@ -343,9 +330,9 @@ impl AoInstance {
         }
     }
 
-    /// The newer glue: stack init and cookies, constructors; emscripten3 then calls
-    /// `main(0, 0)`, emscripten4 and wasm64 boot Lua lazily in the first `handle`.
-    fn start_newer(&mut self) -> Result<(), LoaderError> {
+    /// `stackCheckInit()` and `initRuntime()` of the glue: stack init, `writeStackCookie()` (two
+    /// words at the stack's end and "emsc" at address 0: part of the memory image), constructors.
+    fn init_stack_and_constructors(&mut self) -> Result<(), LoaderError> {
         let start = |e: String| LoaderError::Start(e);
         let instance = &self._instance;
         let stack_init = get_fn(instance, "emscripten_stack_init", self.format)?;
@@ -360,6 +347,13 @@ impl AoInstance {
         self.write(0, &0x6373_6d65u32.to_le_bytes())
             .map_err(start)?;
         self.call(&ctors, &[]).map_err(start)?;
+        Ok(())
+    }
+
+    /// The newer glue: stack init and cookies, constructors; emscripten3 then calls
+    /// `main(0, 0)`, emscripten4 and wasm64 boot Lua lazily in the first `handle`.
+    fn start_newer(&mut self) -> Result<(), LoaderError> {
+        self.init_stack_and_constructors()?;
         if self.format == ModuleFormat::Emscripten3 {
             let main = get_fn(&self._instance, "main", self.format)?;
             let args = self.typed(&main, &[0, 0]);
