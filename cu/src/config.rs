@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use ao_runtime::ServerArgs;
 use clap::Parser;
 
-use crate::process::{DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_GAS};
+use crate::process::{
+    DEFAULT_CACHE_BYTES, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_GAS,
+    DEFAULT_MAX_COMPUTE_LIMIT, DEFAULT_MAX_MEMORY_LIMIT,
+};
 
 /// Data directory when `--data-dir` is not given, beside the SU's and the local gateway's.
 pub const DEFAULT_DATA_DIR: &str = ".ao-data/cu";
@@ -99,4 +102,12 @@ pub struct CuArgs {
         value_delimiter = ','
     )]
     pub checkpoint_owners: Vec<String>,
+
+    /// Largest `Memory-Limit` (bytes) a process may ask for; larger ones are refused (413).
+    #[arg(long, value_name = "BYTES", env = "AO_CU_MAX_MEMORY_LIMIT", default_value_t = DEFAULT_MAX_MEMORY_LIMIT)]
+    pub max_memory_limit: u64,
+
+    /// Largest `Compute-Limit` a process may ask for; larger ones are refused (413).
+    #[arg(long, value_name = "GAS", env = "AO_CU_MAX_COMPUTE_LIMIT", default_value_t = DEFAULT_MAX_COMPUTE_LIMIT)]
+    pub max_compute_limit: u64,
 }

@@ -27,6 +27,9 @@ pub enum CuError {
     /// result was never evaluated here (425, as the reference answers).
     #[error("{0}")]
     BeforeCheckpoint(String),
+    /// A process asks for more memory or compute than this CU allows (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// RocksDB (500).
     #[error("{0}")]
     Storage(String),
@@ -56,6 +59,7 @@ impl CuError {
             CuError::HashChain(_) | CuError::Module(_) => 422,
             CuError::Su(_) | CuError::Gateway(_) => 502,
             CuError::BeforeCheckpoint(_) => 425,
+            CuError::TooLarge(_) => 413,
             CuError::Storage(_) => 500,
         }
     }

@@ -45,6 +45,7 @@ fn status(e: CuError) -> Status {
         }
         CuError::NotFound(_) => Status::not_found(msg),
         CuError::BeforeCheckpoint(_) => Status::out_of_range(msg),
+        CuError::TooLarge(_) => Status::resource_exhausted(msg),
         CuError::Su(_) | CuError::Gateway(_) => Status::unavailable(msg),
         CuError::Storage(_) => Status::internal(msg),
     }

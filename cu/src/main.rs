@@ -57,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
             checkpoint_gas: args.checkpoint_gas,
             cache_bytes: args.cache_bytes,
             follow: args.follow,
+            max_memory_limit: args.max_memory_limit,
+            max_compute_limit: args.max_compute_limit,
         },
         busy_threshold: (args.busy_threshold_ms > 0)
             .then(|| std::time::Duration::from_millis(args.busy_threshold_ms)),

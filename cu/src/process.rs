@@ -52,6 +52,14 @@ pub const DEFAULT_CHECKPOINT_EVERY: u64 = 100;
 /// process's memory never costs more than that to recompute.
 pub const DEFAULT_CHECKPOINT_GAS: u64 = 1_000_000_000_000;
 
+/// Largest process memory this CU runs: 4 GiB, the most a 32-bit (or lowered wasm64) memory can
+/// hold (the reference's default is 1 GiB; aos's largest presets ask for more and get 4).
+pub const DEFAULT_MAX_MEMORY_LIMIT: u64 = 4 << 30;
+
+/// Largest compute limit per message: the reference's default maximum (9e12), a few hours of
+/// aos at its metering rates.
+pub const DEFAULT_MAX_COMPUTE_LIMIT: u64 = 9_000_000_000_000;
+
 /// Memory that loaded processes may hold before the least recently used are unloaded: 4 GiB
 /// keeps a few thousand small Lua processes (1-2 MiB each) or a handful of large ones warm on a
 /// machine the size of CI's (24 GiB), leaving room for their copies during checkpoints.
@@ -84,6 +92,10 @@ pub struct EvaluatorConfig {
     /// Follow loaded processes on the SU (`Subscribe`) and evaluate new messages as they are
     /// scheduled, so their results are ready before anyone asks.
     pub follow: bool,
+    /// Largest `Memory-Limit` a process may ask for (413 above).
+    pub max_memory_limit: u64,
+    /// Largest `Compute-Limit` a process may ask for (413 above).
+    pub max_compute_limit: u64,
 }
 
 impl Default for EvaluatorConfig {
@@ -93,6 +105,8 @@ impl Default for EvaluatorConfig {
             checkpoint_gas: DEFAULT_CHECKPOINT_GAS,
             cache_bytes: DEFAULT_CACHE_BYTES,
             follow: true,
+            max_memory_limit: DEFAULT_MAX_MEMORY_LIMIT,
+            max_compute_limit: DEFAULT_MAX_COMPUTE_LIMIT,
         }
     }
 }
@@ -244,6 +258,14 @@ impl Evaluator {
         for t in ["Input-Encoding", "Output-Encoding"] {
             format::check_encoding(t, tag(&module_tags, t).unwrap_or("")).map_err(module_error)?;
         }
+        if let Some(ext) = module_tags.iter().find(|t| t.name == "Extension") {
+            // WeaveDrive and any other extension need a host facility this CU does not attach;
+            // running such a module anyway would give results other CUs do not.
+            return Err(CuError::Module(format!(
+                "module {module_id} needs the extension {:?}, which this CU does not support",
+                ext.value
+            )));
+        }
         let limit = |name: &str| tag(&record.tags, name).or_else(|| tag(&module_tags, name));
         let memory_limit = limit("Memory-Limit")
             .map(|v| ao_core::ao::parse_memory_limit("Process", v))
@@ -253,6 +275,22 @@ impl Evaluator {
             .map(|v| ao_core::ao::parse_compute_limit("Process", v))
             .transpose()
             .map_err(module_error)?;
+        if let Some(m) = memory_limit
+            && m > self.config.max_memory_limit
+        {
+            return Err(CuError::TooLarge(format!(
+                "process {pid} asks for a Memory-Limit of {m} bytes; this CU allows at most {}",
+                self.config.max_memory_limit
+            )));
+        }
+        if let Some(c) = compute_limit
+            && c > self.config.max_compute_limit
+        {
+            return Err(CuError::TooLarge(format!(
+                "process {pid} asks for a Compute-Limit of {c}; this CU allows at most {}",
+                self.config.max_compute_limit
+            )));
+        }
         let key = self.runtime.cache_key(&module_id, fmt);
         let module = match self.store.artifact(&key)? {
             Some(bytes) => match self.runtime.deserialize(&bytes, fmt) {

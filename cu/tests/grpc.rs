@@ -457,3 +457,41 @@ async fn expensive_messages_are_checkpointed_before_the_message_count_says_so() 
     cu.shutdown().await;
     net.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_the_cu_cannot_run_faithfully_are_refused_with_their_reason() {
+    let net = net().await;
+    let cu = cu(&net, 100).await;
+    // More memory than the CU allows: 413.
+    let big = net
+        .spawn_tagged(&[("Name", "big"), ("Memory-Limit", "16-gb")])
+        .await;
+    let (status, r) = get(
+        &net.http,
+        format!("{}/result/{big}?process-id={big}", cu.url()),
+    )
+    .await;
+    assert_eq!(status, 413, "{r}");
+    assert!(
+        r["error"].as_str().expect("error").contains("Memory-Limit"),
+        "{r}"
+    );
+    // A module that needs an extension this CU does not attach (WeaveDrive): 422.
+    let wasm = std::fs::read(common::minimal_module()).expect("wasm");
+    let module = net
+        .upload_module_tagged(wasm, &[("Extension", "WeaveDrive")])
+        .await;
+    let drive = net.spawn_on(&module, &[("Name", "drive")]).await;
+    let (status, r) = get(
+        &net.http,
+        format!("{}/result/{drive}?process-id={drive}", cu.url()),
+    )
+    .await;
+    assert_eq!(status, 422, "{r}");
+    assert!(
+        r["error"].as_str().expect("error").contains("WeaveDrive"),
+        "{r}"
+    );
+    cu.shutdown().await;
+    net.close().await;
+}

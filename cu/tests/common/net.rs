@@ -123,9 +123,20 @@ impl Net {
 
     /// Publish another emscripten2 module on the gateway; its id.
     pub async fn upload_module(&self, wasm: Vec<u8>) -> String {
-        let module = ModuleBuilder::new("wasm32-unknown-emscripten2", "JSON-1", "JSON-1", wasm)
-            .sign(&self.user)
-            .expect("module");
+        self.upload_module_tagged(wasm, &[]).await
+    }
+
+    /// Publish another emscripten2 module with extra tags; its id.
+    pub async fn upload_module_tagged(&self, wasm: Vec<u8>, tags: &[(&str, &str)]) -> String {
+        let mut b = ModuleBuilder::new("wasm32-unknown-emscripten2", "JSON-1", "JSON-1", wasm);
+        for (n, v) in tags {
+            b = if *n == "Extension" {
+                b.extension(*v)
+            } else {
+                b.tag(*n, *v)
+            };
+        }
+        let module = b.sign(&self.user).expect("module");
         self.gateway
             .upload(module.item())
             .await
