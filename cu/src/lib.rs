@@ -11,9 +11,11 @@
 //!   JSON served (4.3), as pure functions.
 //! - `worker.rs`: one thread per loaded process, owning its Wasmer instance.
 //! - `store.rs`: RocksDB: results by position and by time, message-id index, checkpoints,
-//!   compiled-module artifacts.
+//!   compiled-module artifacts. `arweave_checkpoint.rs`: checkpoints uploaded to and loaded from
+//!   Arweave.
 //! - `loader/`: runs AO modules in Wasmer exactly like the reference loader (`@permaweb/ao-loader`):
-//!   formats, the emscripten host, start-up, `handle`, memory snapshots.
+//!   formats, the two emscripten hosts (`host.rs`, `modern.rs`), the load-time rewrite (memory64
+//!   lowering, metering: `lower64.rs`, `metering.rs`), start-up, `handle`, snapshots.
 //! - `metrics.rs`: counters for `/metrics`. `config.rs`: flags. `error.rs`: [`error::CuError`]
 //!   and its statuses.
 //!
