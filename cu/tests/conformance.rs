@@ -111,6 +111,7 @@ fn compare_with(wasm: &Path, format: &str, msgs: Option<Vec<Value>>, compute_lim
     let module = Runtime::new().compile(&bytes, format).expect("compile");
     let options = Options {
         argv,
+        compute_limit,
         ..Options::default()
     };
     let mut process = ProcessRunner::new(module, options, None);
