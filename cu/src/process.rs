@@ -179,6 +179,15 @@ fn tag<'a>(tags: &'a [pb::Tag], name: &str) -> Option<&'a str> {
         .map(|t| t.value.as_str())
 }
 
+fn pb_tags(tags: &[ao_core::Tag]) -> Vec<pb::Tag> {
+    tags.iter()
+        .map(|t| pb::Tag {
+            name: t.name.clone(),
+            value: t.value.clone(),
+        })
+        .collect()
+}
+
 fn module_error(e: impl std::fmt::Display) -> CuError {
     CuError::Module(e.to_string())
 }
@@ -234,24 +243,8 @@ impl Evaluator {
             .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
             .to_string();
         let crons = parse_crons(&record.tags).map_err(module_error)?;
-        let meta = self
-            .gateway
-            .transactions_by_id(std::slice::from_ref(&module_id))
-            .await
-            .map_err(|e| CuError::Gateway(e.to_string()))?
-            .into_iter()
-            .find(|t| t.id == module_id)
-            .ok_or_else(|| {
-                CuError::NotFound(format!("module {module_id} is not on the gateway"))
-            })?;
-        let module_tags: Vec<pb::Tag> = meta
-            .tags
-            .iter()
-            .map(|t| pb::Tag {
-                name: t.name.clone(),
-                value: t.value.clone(),
-            })
-            .collect();
+        let meta = self.tx_meta(&module_id, "module").await?;
+        let module_tags = pb_tags(&meta.tags);
         let module_format = tag(&module_tags, "Module-Format")
             .ok_or_else(|| CuError::Module(format!("module {module_id} has no Module-Format")))?;
         let fmt = ModuleFormat::parse(module_format).map_err(module_error)?;
@@ -462,21 +455,23 @@ impl Evaluator {
         Ok(module)
     }
 
-    async fn bare_assignment(
-        &self,
-        id: &str,
-        exclude: &[String],
-    ) -> Result<(pb::DataItem, String), CuError> {
-        let meta = self
-            .gateway
+    /// What the gateway knows of transaction or item `id` (`what` names it in the error).
+    async fn tx_meta(&self, id: &str, what: &str) -> Result<ao_arweave::TxMeta, CuError> {
+        self.gateway
             .transactions_by_id(&[id.to_string()])
             .await
             .map_err(|e| CuError::Gateway(e.to_string()))?
             .into_iter()
             .find(|t| t.id == id)
-            .ok_or_else(|| {
-                CuError::NotFound(format!("assigned transaction {id} is not on the gateway"))
-            })?;
+            .ok_or_else(|| CuError::NotFound(format!("{what} {id} is not on the gateway")))
+    }
+
+    async fn bare_assignment(
+        &self,
+        id: &str,
+        exclude: &[String],
+    ) -> Result<(pb::DataItem, String), CuError> {
+        let meta = self.tx_meta(id, "assigned transaction").await?;
         let data = if exclude.iter().any(|e| e == "Data") {
             Vec::new()
         } else {
@@ -493,14 +488,7 @@ impl Evaluator {
                 key: meta.owner.key.clone(),
             }),
             data,
-            tags: meta
-                .tags
-                .iter()
-                .map(|t| pb::Tag {
-                    name: t.name.clone(),
-                    value: t.value.clone(),
-                })
-                .collect(),
+            tags: pb_tags(&meta.tags),
             signature: meta.signature.clone(),
             anchor: (!meta.anchor.is_empty()).then(|| meta.anchor.clone().into_bytes()),
             target: None,

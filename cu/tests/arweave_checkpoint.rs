@@ -13,6 +13,7 @@ use ao_arweave::{
 };
 use ao_core::wallet::{Wallet, WalletKind};
 use ao_cu::arweave_checkpoint::ArweaveCheckpoints;
+use common::metric;
 use common::net::{Net, cu_with, get, net};
 
 fn checkpoints(
@@ -58,12 +59,6 @@ async fn uploaded(net: &Net, pid: &str) -> Vec<ao_arweave::TxMeta> {
         .into_iter()
         .map(|(_, t)| t)
         .collect()
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

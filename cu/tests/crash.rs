@@ -60,9 +60,7 @@ async fn metric(net: &Net, cu: &Cu, name: &str) -> u64 {
         .text()
         .await
         .expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}"))
+    common::metric(&text, name)
 }
 
 async fn outputs(net: &Net, cu: &Cu, pid: &str) -> Vec<Value> {

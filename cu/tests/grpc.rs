@@ -10,6 +10,7 @@ use ao_proto::compute::v1::compute_client::ComputeClient;
 use ao_proto::compute::v1::{
     CronRequest, DryRunRequest, InfoRequest, ResultRequest, ResultsRequest, SortOrder, StateRequest,
 };
+use common::metric;
 use common::net::{cu, cu_with, get, net};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -246,12 +247,6 @@ fn base64_json(c: &str) -> Value {
         .decode(c)
         .expect("b64");
     serde_json::from_slice(&b).expect("json")
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
 }
 
 async fn metrics(net: &common::net::Net, cu: &ao_cu::RunningCu) -> String {

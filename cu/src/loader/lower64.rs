@@ -110,15 +110,36 @@ fn is_load(op: &Operator<'_>) -> bool {
     )
 }
 
-/// Whether the operator reads or writes memory in a way not handled above (atomics, lane
-/// loads/stores): refused rather than lowered wrongly.
+/// Whether the operator reads or writes memory in a way not handled above (SIMD lane
+/// loads/stores, `memory.discard`): refused rather than lowered wrongly. Atomics are refused
+/// before the rewrite starts, by validating without the threads feature.
 fn touches_memory_otherwise(op: &Operator<'_>) -> bool {
-    let name = format!("{op:?}");
-    name.starts_with("I32Atomic")
-        || name.starts_with("I64Atomic")
-        || name.starts_with("MemoryAtomic")
-        || name.contains("Lane {")
-        || name.starts_with("MemoryDiscard")
+    use Operator::*;
+    matches!(
+        op,
+        V128Load8Lane { .. }
+            | V128Load16Lane { .. }
+            | V128Load32Lane { .. }
+            | V128Load64Lane { .. }
+            | V128Store8Lane { .. }
+            | V128Store16Lane { .. }
+            | V128Store32Lane { .. }
+            | V128Store64Lane { .. }
+            | MemoryDiscard { .. }
+    )
+}
+
+/// Refuse modules using atomics (threads), whose memory accesses the lowering does not rewrite.
+fn refuse_atomics(wasm: &[u8]) -> Result<(), LowerError> {
+    let mut features = wasmparser::WasmFeatures::default();
+    features.remove(wasmparser::WasmFeatures::THREADS);
+    features.insert(wasmparser::WasmFeatures::MEMORY64);
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(wasm)
+        .map(|_| ())
+        .map_err(|e| {
+            LowerError::Unsupported(format!("the module does not validate without atomics: {e}"))
+        })
 }
 
 impl Lowering {
@@ -470,6 +491,9 @@ pub fn rewrite(wasm: &[u8], meter: bool) -> Result<Vec<u8>, LowerError> {
     if !lower && !meter && usegas.is_none() {
         return Ok(wasm.to_vec());
     }
+    if lower {
+        refuse_atomics(wasm)?;
+    }
     let gas_globals = meter || usegas.is_some();
     if gas_globals && !counts.has_globals {
         return Err(LowerError::Unsupported(
@@ -620,6 +644,17 @@ mod tests {
         let mut four = [0u8; 4];
         memory.view(&store).read(200, &mut four).unwrap();
         assert_eq!(four, [7; 4]);
+    }
+
+    #[test]
+    fn atomics_are_refused_rather_than_lowered_wrongly() {
+        let wasm = wasmer::wat2wasm(
+            br#"(module (memory i64 1) (func (result i32) (i32.atomic.load (i64.const 0))))"#,
+        )
+        .unwrap()
+        .to_vec();
+        let e = lower(&wasm).unwrap_err();
+        assert!(matches!(e, LowerError::Unsupported(_)), "{e}");
     }
 
     #[test]

@@ -61,3 +61,10 @@ fn build_minimal_module() -> PathBuf {
     }
     wasm
 }
+
+/// The value of counter or gauge `name` in a Prometheus text (`/metrics`).
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}
