@@ -30,9 +30,16 @@ pub fn minimal_module() -> PathBuf {
 }
 
 fn build_minimal_module() -> PathBuf {
-    let src = repo().join("modules/lua-minimal");
+    let src = repo().join("modules");
     let mut h = Sha256::new();
-    for f in ["handle.c", "compat.c", "boot.lua", "build.sh"] {
+    for f in [
+        "lua-minimal/boot.lua",
+        "lua-minimal/build.sh",
+        "lua/c/build-wasm.sh",
+        "lua/c/handle.c",
+        "lua/c/compat.c",
+        "lua/os/json.lua",
+    ] {
         h.update(std::fs::read(src.join(f)).expect("module source"));
     }
     let out = cache()
@@ -47,7 +54,7 @@ fn build_minimal_module() -> PathBuf {
             .map_or(0, |d| d.subsec_nanos());
         let tmp = out.with_extension(format!("tmp{}-{nanos}", std::process::id()));
         let status = Command::new("bash")
-            .arg(src.join("build.sh"))
+            .arg(src.join("lua-minimal/build.sh"))
             .arg(&tmp)
             .status()
             .expect("run modules/lua-minimal/build.sh");

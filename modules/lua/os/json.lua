@@ -1,0 +1,133 @@
+-- JSON for process modules: `json.encode(value)` and `json.decode(text)`, the API of the rxi
+-- codec that aos processes `require('json')` for.
+--
+-- Encoding is deterministic: object keys are sorted, so the same table always gives the same
+-- text (aos's encoder follows `pairs` order). Integers stay integers (`3`, not `3.0`); NaN and
+-- infinities become `null`; an empty table is `[]`. Decoding turns integral numbers without a
+-- fraction into Lua integers and `null` into nil.
+
+local json = {}
+
+local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+                  ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+
+local function encode_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return escapes[c] or string.format('\\u%04x', c:byte())
+  end) .. '"'
+end
+
+local function is_array(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  for i = 1, n do if t[i] == nil then return false end end
+  return true
+end
+
+function json.encode(v)
+  local kind = type(v)
+  if kind == 'nil' then return 'null'
+  elseif kind == 'boolean' then return tostring(v)
+  elseif kind == 'number' then
+    if math.type(v) == 'integer' then return tostring(v) end
+    if v ~= v or v == math.huge or v == -math.huge then return 'null' end
+    return string.format('%.17g', v)
+  elseif kind == 'string' then return encode_string(v)
+  elseif kind == 'table' then
+    local parts = {}
+    if is_array(v) then
+      for i = 1, #v do parts[i] = json.encode(v[i]) end
+      return '[' .. table.concat(parts, ',') .. ']'
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    for i, k in ipairs(keys) do parts[i] = encode_string(k) .. ':' .. json.encode(v[k]) end
+    return '{' .. table.concat(parts, ',') .. '}'
+  end
+  error('cannot encode a ' .. kind)
+end
+
+function json.decode(s)
+  local pos = 1
+  local value
+
+  local function skip()
+    pos = s:find('[^ \t\r\n]', pos) or #s + 1
+  end
+
+  local function fail(what)
+    error(string.format('JSON: %s at byte %d', what, pos))
+  end
+
+  local function str()
+    local out, i = {}, pos + 1
+    while true do
+      local c = s:sub(i, i)
+      if c == '' then fail('unterminated string') end
+      if c == '"' then pos = i + 1; return table.concat(out) end
+      if c == '\\' then
+        local e = s:sub(i + 1, i + 1)
+        local simple = { b = '\b', f = '\f', n = '\n', r = '\r', t = '\t', ['"'] = '"', ['\\'] = '\\', ['/'] = '/' }
+        if simple[e] then out[#out + 1] = simple[e]; i = i + 2
+        elseif e == 'u' then
+          local code = tonumber(s:sub(i + 2, i + 5), 16) or fail('bad \\u escape')
+          if code >= 0xD800 and code <= 0xDBFF and s:sub(i + 6, i + 7) == '\\u' then
+            local low = tonumber(s:sub(i + 8, i + 11), 16) or fail('bad surrogate')
+            code = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00)
+            i = i + 12
+          else
+            i = i + 6
+          end
+          out[#out + 1] = utf8.char(code)
+        else fail('bad escape') end
+      else
+        out[#out + 1] = c; i = i + 1
+      end
+    end
+  end
+
+  function value()
+    skip()
+    local c = s:sub(pos, pos)
+    if c == '{' then
+      local t = {}
+      pos = pos + 1; skip()
+      if s:sub(pos, pos) == '}' then pos = pos + 1; return t end
+      while true do
+        skip()
+        if s:sub(pos, pos) ~= '"' then fail('expected a key') end
+        local k = str(); skip()
+        if s:sub(pos, pos) ~= ':' then fail('expected :') end
+        pos = pos + 1
+        t[k] = value(); skip()
+        local d = s:sub(pos, pos); pos = pos + 1
+        if d == '}' then return t end
+        if d ~= ',' then fail('expected , or }') end
+      end
+    elseif c == '[' then
+      local t = {}
+      pos = pos + 1; skip()
+      if s:sub(pos, pos) == ']' then pos = pos + 1; return t end
+      while true do
+        t[#t + 1] = value(); skip()
+        local d = s:sub(pos, pos); pos = pos + 1
+        if d == ']' then return t end
+        if d ~= ',' then fail('expected , or ]') end
+      end
+    elseif c == '"' then return str()
+    elseif s:sub(pos, pos + 3) == 'true' then pos = pos + 4; return true
+    elseif s:sub(pos, pos + 4) == 'false' then pos = pos + 5; return false
+    elseif s:sub(pos, pos + 3) == 'null' then pos = pos + 4; return nil
+    else
+      local num = s:match('^-?%d+%.?%d*[eE]?[-+]?%d*', pos)
+      if not num or num == '' then fail('unexpected character') end
+      pos = pos + #num
+      return math.tointeger(tonumber(num)) or tonumber(num)
+    end
+  end
+
+  return value()
+end
+
+return json

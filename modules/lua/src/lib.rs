@@ -1,0 +1,61 @@
+//! The Lua process module: Lua 5.3.6 compiled to wasm with an aos-compatible operating system,
+//! the module processes of the local computer run by default.
+//!
+//! ```text
+//!   c/handle.c      the `handle(msg, env)` export (wasm32-unknown-emscripten2 ABI) and `main`,
+//!                   which loads the embedded Lua files
+//!   os/boot.lua     defines the global `handle`: JSON in, `{"ok", "response"}` JSON out
+//!   os/process.lua  one message: normalise, boot, trust, Handlers (in a coroutine), reply
+//!   os/ao.lua       identity, authorities, outbox (send, spawn, assign)
+//!   os/handlers.lua Handlers.add/append/prepend/before/after/once/remove/receive/evaluate
+//!   os/*.lua        json, utils, handlers-utils, stringify, base64, bint
+//!   blueprints/     token and chatroom, loadable with `Blueprint(name)`
+//!   build.sh        emcc -> dist/process.wasm (committed, so running needs no emscripten)
+//! ```
+//!
+//! This crate embeds the built module ([`PROCESS_WASM`]) with the tags to publish it with
+//! ([`MODULE_TAGS`]) and the blueprints' sources ([`blueprint`]).
+
+/// The module: `dist/process.wasm`, as `build.sh` produced it (CI checks that they agree).
+pub const PROCESS_WASM: &[u8] = include_bytes!("../dist/process.wasm");
+
+/// The module's format: the emscripten2 ABI, which both our CU and `@permaweb/ao-loader` run.
+pub const MODULE_FORMAT: &str = "wasm32-unknown-emscripten2";
+
+/// The most memory a process of this module may use: the wasm maximum build.sh sets, and the
+/// usual aos limit.
+pub const MEMORY_LIMIT: &str = "1-gb";
+
+/// The most gas one message may use: the aos default (9e12), which our CU also allows by default.
+pub const COMPUTE_LIMIT: &str = "9000000000000";
+
+/// The tags of the module item (`Type: Module` with the wasm as data), in publishing order.
+/// aoconnect's `spawn` refuses modules without Module-Format and Input/Output-Encoding, and the
+/// CU requires the two limits.
+pub const MODULE_TAGS: &[(&str, &str)] = &[
+    ("Data-Protocol", "ao"),
+    ("Variant", "ao.TN.1"),
+    ("Type", "Module"),
+    ("Module-Format", MODULE_FORMAT),
+    ("Input-Encoding", "JSON-1"),
+    ("Output-Encoding", "JSON-1"),
+    ("Memory-Limit", MEMORY_LIMIT),
+    ("Compute-Limit", COMPUTE_LIMIT),
+    ("Content-Type", "application/wasm"),
+    ("Name", "ao-rs Lua"),
+];
+
+/// The blueprints shipped in the module, by name.
+pub const BLUEPRINTS: &[(&str, &str)] = &[
+    ("token", include_str!("../blueprints/token.lua")),
+    ("chatroom", include_str!("../blueprints/chatroom.lua")),
+];
+
+/// The Lua source of blueprint `name`, for clients that load it with an Eval (the same code the
+/// module runs for `Blueprint(name)`).
+pub fn blueprint(name: &str) -> Option<&'static str> {
+    BLUEPRINTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, src)| *src)
+}
