@@ -4,7 +4,7 @@
 -- Encoding is deterministic: object keys are sorted, so the same table always gives the same
 -- text (aos's encoder follows `pairs` order). Integers stay integers (`3`, not `3.0`); NaN and
 -- infinities become `null`; an empty table is `[]`. Decoding turns integral numbers without a
--- fraction into Lua integers and `null` into nil.
+-- fraction into Lua integers and `null` into nil (in an array, a hole at its index).
 
 local json = {}
 
@@ -40,9 +40,13 @@ function json.encode(v)
       return '[' .. table.concat(parts, ',') .. ']'
     end
     local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    table.sort(keys)
-    for i, k in ipairs(keys) do parts[i] = encode_string(k) .. ':' .. json.encode(v[k]) end
+    for k in pairs(v) do
+      local kind = type(k)
+      if kind ~= 'string' and kind ~= 'number' then error('cannot encode a table key of type ' .. kind) end
+      keys[#keys + 1] = k
+    end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    for i, k in ipairs(keys) do parts[i] = encode_string(tostring(k)) .. ':' .. json.encode(v[k]) end
     return '{' .. table.concat(parts, ',') .. '}'
   end
   error('cannot encode a ' .. kind)
@@ -106,11 +110,12 @@ function json.decode(s)
         if d ~= ',' then fail('expected , or }') end
       end
     elseif c == '[' then
-      local t = {}
+      local t, n = {}, 0
       pos = pos + 1; skip()
       if s:sub(pos, pos) == ']' then pos = pos + 1; return t end
       while true do
-        t[#t + 1] = value(); skip()
+        n = n + 1
+        t[n] = value(); skip()
         local d = s:sub(pos, pos); pos = pos + 1
         if d == ']' then return t end
         if d ~= ',' then fail('expected , or ]') end
