@@ -49,57 +49,12 @@ fn messages() -> Vec<Value> {
     cases.iter().enumerate().map(|(i, d)| eval(i, d)).collect()
 }
 
-/// Run the reference harness; returns the argv it gave `main` and its result lines.
-fn reference(
-    wasm: &Path,
-    format: &str,
-    env: &Path,
-    msgs: &Path,
-    compute_limit: Option<u64>,
-) -> (Vec<String>, Vec<Value>) {
-    let mut args: Vec<std::ffi::OsString> =
-        vec![wasm.into(), format.into(), env.into(), msgs.into()];
-    if let Some(limit) = compute_limit {
-        args.push(limit.to_string().into());
-    }
-    let out = ao_tests::node_with(
-        &["--experimental-wasm-memory64"],
-        &repo().join("tests/js/loader-run.cjs"),
-        &args,
-    );
-    assert!(
-        out.status.success(),
-        "ao-loader harness failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut argv = Vec::new();
-    let mut lines = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if let Some(a) = v.get("argv") {
-            argv = serde_json::from_value(a.clone()).expect("argv");
-        } else if v.get("memory_sha256").is_some() {
-            lines.push(v);
-        }
-    }
-    (argv, lines)
-}
-
 /// Compare our loader with the reference on `msgs` (default: [`messages`]), with an optional
 /// compute limit (modules whose handlers loop on unknown messages need one).
 fn compare_with(wasm: &Path, format: &str, msgs: Option<Vec<Value>>, compute_limit: Option<u64>) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let env_path = dir.path().join("env.json");
-    let msgs_path = dir.path().join("msgs.jsonl");
     let env = env_json();
     let msgs = msgs.unwrap_or_else(messages);
-    std::fs::write(&env_path, env.to_string()).expect("env");
-    let text: String = msgs.iter().map(|m| format!("{m}\n")).collect();
-    std::fs::write(&msgs_path, text).expect("msgs");
-
-    let (argv, want) = reference(wasm, format, &env_path, &msgs_path, compute_limit);
+    let (argv, want) = ao_tests::reference_loader(wasm, format, &env, &msgs, compute_limit);
     assert_eq!(
         want.len(),
         msgs.len(),
@@ -156,19 +111,9 @@ fn our_metering_charges_exactly_what_wasm_metering_charges() {
         String::from_utf8_lossy(&out.stderr)
     );
     let env = env_json();
-    let env_path = dir.path().join("env.json");
-    let msgs_path = dir.path().join("msgs.jsonl");
     let msgs = messages();
-    std::fs::write(&env_path, env.to_string()).expect("env");
-    let text: String = msgs.iter().map(|m| format!("{m}\n")).collect();
-    std::fs::write(&msgs_path, text).expect("msgs");
-    let (argv, want) = reference(
-        &metered,
-        "wasm32-unknown-emscripten2",
-        &env_path,
-        &msgs_path,
-        None,
-    );
+    let (argv, want) =
+        ao_tests::reference_loader(&metered, "wasm32-unknown-emscripten2", &env, &msgs, None);
     let options = Options {
         argv,
         ..Options::default()

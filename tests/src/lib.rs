@@ -55,6 +55,56 @@ pub fn node_with(flags: &[&str], script: &std::path::Path, args: &[std::ffi::OsS
         .unwrap_or_else(|e| panic!("cannot run node (is Node.js installed?): {e}"))
 }
 
+/// Evaluate `msgs` in order on one process of `wasm` with the reference loader,
+/// `@permaweb/ao-loader` 0.0.49 (`tests/js/loader-run.cjs`), the way the reference CU does.
+///
+/// Returns the argv the emscripten glue gave `main` (part of the memory image, so our side must
+/// pass the same) and one line per message: `Output`, `Messages`, `Spawns`, `Assignments`,
+/// `Error`, `GasUsed`, `memory_bytes`, `memory_sha256`. Panics if the harness fails.
+pub fn reference_loader(
+    wasm: &std::path::Path,
+    format: &str,
+    env: &serde_json::Value,
+    msgs: &[serde_json::Value],
+    compute_limit: Option<u64>,
+) -> (Vec<String>, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env_path = dir.path().join("env.json");
+    let msgs_path = dir.path().join("msgs.jsonl");
+    std::fs::write(&env_path, env.to_string()).expect("write env");
+    let text: String = msgs.iter().map(|m| format!("{m}\n")).collect();
+    std::fs::write(&msgs_path, text).expect("write messages");
+    let mut args: Vec<std::ffi::OsString> = vec![
+        wasm.into(),
+        format.into(),
+        env_path.into(),
+        msgs_path.into(),
+    ];
+    if let Some(limit) = compute_limit {
+        args.push(limit.to_string().into());
+    }
+    let script = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/js/loader-run.cjs"));
+    let out = node_with(&["--experimental-wasm-memory64"], &script, &args);
+    assert!(
+        out.status.success(),
+        "ao-loader harness failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut argv = Vec::new();
+    let mut lines = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(a) = v.get("argv") {
+            argv = serde_json::from_value(a.clone()).expect("argv");
+        } else if v.get("memory_sha256").is_some() {
+            lines.push(v);
+        }
+    }
+    (argv, lines)
+}
+
 /// A module in the `wasm32-unknown-emscripten2` ABI, in miniature, as WAT: a stack, the start-up
 /// exports, and a `handle` that traps when the message JSON's tenth byte is `t`
 /// (`{"Data":"trap"}`), else charges 500 gas through `metering.usegas` and answers

@@ -89,6 +89,45 @@ impl<'a> Msg<'a> {
     }
 }
 
+/// Message `id` to process `pid` at slot `nonce`, as the CU hands it over (spec 4.5).
+pub fn message(pid: &str, id: &str, nonce: u64, m: &Msg<'_>) -> Value {
+    let mut o = Map::new();
+    o.insert("Id".into(), json!(id));
+    o.insert("Signature".into(), json!("SIGNATURE"));
+    o.insert("Data".into(), json!(m.data));
+    o.insert("Owner".into(), json!(m.signer));
+    o.insert("Target".into(), json!(pid));
+    o.insert("Anchor".into(), Value::Null);
+    o.insert("From".into(), json!(m.from_process.unwrap_or(m.signer)));
+    let mut tags = m.tags.clone();
+    if let Some(from) = m.from_process {
+        o.insert("Forwarded-By".into(), json!(m.signer));
+        tags.push(("From-Process", from));
+    }
+    o.insert("Tags".into(), tag_list(&tags));
+    o.insert("Epoch".into(), json!(0));
+    o.insert("Nonce".into(), json!(nonce));
+    o.insert("Timestamp".into(), json!(T0 + 1000 * nonce));
+    o.insert("Block-Height".into(), json!(1000 + nonce));
+    o.insert("Hash-Chain".into(), json!("HASH-CHAIN"));
+    o.insert("Cron".into(), json!(false));
+    o.insert("Read-Only".into(), json!(false));
+    Value::Object(o)
+}
+
+/// The tags of a process of this module: the protocol ones, then `tags`.
+pub fn process_tags<'a>(tags: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![
+        ("Data-Protocol", "ao"),
+        ("Variant", "ao.TN.1"),
+        ("Type", "Process"),
+        ("Module", "MODULE-ID"),
+        ("Scheduler", "SU-ADDRESS"),
+    ];
+    all.extend_from_slice(tags);
+    all
+}
+
 /// One process and its slot counter.
 pub struct Process {
     pub id: String,
@@ -109,14 +148,7 @@ impl Process {
 
     /// `spawn` with process data and loader options.
     pub fn spawn_with(pid: &str, tags: &[(&str, &str)], data: &str, options: Options) -> Process {
-        let mut all = vec![
-            ("Data-Protocol", "ao"),
-            ("Variant", "ao.TN.1"),
-            ("Type", "Process"),
-            ("Module", "MODULE-ID"),
-            ("Scheduler", "SU-ADDRESS"),
-        ];
-        all.extend_from_slice(tags);
+        let all = process_tags(tags);
         let env = env(pid, &all);
         let mut p = Process {
             id: pid.to_string(),
@@ -140,29 +172,9 @@ impl Process {
 
     /// The JSON for `m`, with the next slot.
     pub fn message_json(&mut self, id: &str, m: &Msg<'_>) -> Value {
-        let mut o = Map::new();
-        o.insert("Id".into(), json!(id));
-        o.insert("Signature".into(), json!("SIGNATURE"));
-        o.insert("Data".into(), json!(m.data));
-        o.insert("Owner".into(), json!(m.signer));
-        o.insert("Target".into(), json!(self.id));
-        o.insert("Anchor".into(), Value::Null);
-        o.insert("From".into(), json!(m.from_process.unwrap_or(m.signer)));
-        let mut tags = m.tags.clone();
-        if let Some(pid) = m.from_process {
-            o.insert("Forwarded-By".into(), json!(m.signer));
-            tags.push(("From-Process", pid));
-        }
-        o.insert("Tags".into(), tag_list(&tags));
-        o.insert("Epoch".into(), json!(0));
-        o.insert("Nonce".into(), json!(self.nonce));
-        o.insert("Timestamp".into(), json!(T0 + 1000 * self.nonce));
-        o.insert("Block-Height".into(), json!(1000 + self.nonce));
-        o.insert("Hash-Chain".into(), json!("HASH-CHAIN"));
-        o.insert("Cron".into(), json!(false));
-        o.insert("Read-Only".into(), json!(false));
+        let json = message(&self.id, id, self.nonce, m);
         self.nonce += 1;
-        Value::Object(o)
+        json
     }
 
     /// Evaluate a message JSON.
