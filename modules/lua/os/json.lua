@@ -52,6 +52,8 @@ function json.encode(v)
   error('cannot encode a ' .. kind)
 end
 
+local SIMPLE = { b = '\b', f = '\f', n = '\n', r = '\r', t = '\t', ['"'] = '"', ['\\'] = '\\', ['/'] = '/' }
+
 function json.decode(s)
   local pos = 1
   local value
@@ -64,30 +66,28 @@ function json.decode(s)
     error(string.format('JSON: %s at byte %d', what, pos))
   end
 
+  -- A string from the opening quote at `pos`: runs of plain characters are copied whole, so a
+  -- message of a few KB costs a handful of `find`s, not a Lua step per byte.
   local function str()
     local out, i = {}, pos + 1
     while true do
-      local c = s:sub(i, i)
-      if c == '' then fail('unterminated string') end
-      if c == '"' then pos = i + 1; return table.concat(out) end
-      if c == '\\' then
-        local e = s:sub(i + 1, i + 1)
-        local simple = { b = '\b', f = '\f', n = '\n', r = '\r', t = '\t', ['"'] = '"', ['\\'] = '\\', ['/'] = '/' }
-        if simple[e] then out[#out + 1] = simple[e]; i = i + 2
-        elseif e == 'u' then
-          local code = tonumber(s:sub(i + 2, i + 5), 16) or fail('bad \\u escape')
-          if code >= 0xD800 and code <= 0xDBFF and s:sub(i + 6, i + 7) == '\\u' then
-            local low = tonumber(s:sub(i + 8, i + 11), 16) or fail('bad surrogate')
-            code = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00)
-            i = i + 12
-          else
-            i = i + 6
-          end
-          out[#out + 1] = utf8.char(code)
-        else fail('bad escape') end
-      else
-        out[#out + 1] = c; i = i + 1
-      end
+      local j = s:find('["\\]', i)
+      if not j then fail('unterminated string') end
+      if j > i then out[#out + 1] = s:sub(i, j - 1) end
+      if s:byte(j) == 34 then pos = j + 1; return table.concat(out) end
+      local e = s:sub(j + 1, j + 1)
+      if SIMPLE[e] then out[#out + 1] = SIMPLE[e]; i = j + 2
+      elseif e == 'u' then
+        local code = tonumber(s:sub(j + 2, j + 5), 16) or fail('bad \\u escape')
+        if code >= 0xD800 and code <= 0xDBFF and s:sub(j + 6, j + 7) == '\\u' then
+          local low = tonumber(s:sub(j + 8, j + 11), 16) or fail('bad surrogate')
+          code = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00)
+          i = j + 12
+        else
+          i = j + 6
+        end
+        out[#out + 1] = utf8.char(code)
+      else fail('bad escape') end
     end
   end
 
