@@ -45,6 +45,19 @@ pub const MODULE_TAGS: &[(&str, &str)] = &[
     ("Name", "ao-rs Lua"),
 ];
 
+/// The gas limit as a number, for [`module_builder`].
+const COMPUTE_LIMIT_GAS: u64 = 9_000_000_000_000;
+
+/// The module item to sign and publish: the wasm with [`MODULE_TAGS`] (ao-core's builder adds
+/// the protocol tags and checks the limits).
+pub fn module_builder() -> ao_core::ao::ModuleBuilder {
+    ao_core::ao::ModuleBuilder::new(MODULE_FORMAT, "JSON-1", "JSON-1", PROCESS_WASM)
+        .memory_limit(MEMORY_LIMIT)
+        .compute_limit(COMPUTE_LIMIT_GAS)
+        .tag("Content-Type", "application/wasm")
+        .tag("Name", "ao-rs Lua")
+}
+
 /// The blueprints shipped in the module, by name.
 pub const BLUEPRINTS: &[(&str, &str)] = &[
     ("token", include_str!("../blueprints/token.lua")),
@@ -58,4 +71,34 @@ pub fn blueprint(name: &str) -> Option<&'static str> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, src)| *src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builder_publishes_exactly_the_module_tags() {
+        let mut built: Vec<(String, String)> = module_builder()
+            .build_tags()
+            .expect("tags")
+            .iter()
+            .map(|t| (t.name.clone(), t.value.clone()))
+            .collect();
+        let mut listed: Vec<(String, String)> = MODULE_TAGS
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        built.sort();
+        listed.sort();
+        assert_eq!(built, listed);
+        assert_eq!(COMPUTE_LIMIT, COMPUTE_LIMIT_GAS.to_string());
+    }
+
+    #[test]
+    fn the_blueprints_are_the_files_the_module_embeds() {
+        assert!(blueprint("token").is_some_and(|s| s.contains("Credit-Notice")));
+        assert!(blueprint("chatroom").is_some_and(|s| s.contains("Broadcast")));
+        assert_eq!(blueprint("nope"), None);
+    }
 }
