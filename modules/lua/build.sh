@@ -20,8 +20,9 @@ if [ -z "$out" ]; then
   exit 0
 fi
 
-# 1 GiB: the Memory-Limit the module is published with (src/lib.rs), and the usual aos limit.
-max_memory=1073741824
+# 500 MiB: the most the emscripten2 glue lets a heap grow to (its getHeapMax(), which our CU's host
+# matches), and the Memory-Limit the module is published with (src/lib.rs).
+max_memory=524288000
 os=$here/os
 exec bash "$here/c/build-wasm.sh" "$out" "$max_memory" "$os/boot.lua" \
   "json=$os/json.lua" \

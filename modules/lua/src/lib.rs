@@ -22,9 +22,9 @@ pub const PROCESS_WASM: &[u8] = include_bytes!("../dist/process.wasm");
 /// The module's format: the emscripten2 ABI, which both our CU and `@permaweb/ao-loader` run.
 pub const MODULE_FORMAT: &str = "wasm32-unknown-emscripten2";
 
-/// The most memory a process of this module may use: the wasm maximum build.sh sets, and the
-/// usual aos limit.
-pub const MEMORY_LIMIT: &str = "1-gb";
+/// The most memory a process of this module may use: the wasm maximum build.sh sets, which is
+/// the most the emscripten2 glue (and so our CU, which matches it) lets a heap grow to.
+pub const MEMORY_LIMIT: &str = "500-mb";
 
 /// The most gas one message may use: the aos default (9e12), which our CU also allows by default.
 pub const COMPUTE_LIMIT: &str = "9000000000000";
