@@ -238,3 +238,39 @@ fn refused_transfers_and_mints_answer_with_errors_and_move_nothing() {
     assert_eq!(e.messages, json!([]));
     assert_eq!(p.run(&format!("Balances['{ALICE}']")), "3");
 }
+
+/// The README's example, exactly as it shows it: the code, the Transfer, and the two notices.
+#[test]
+fn the_readme_token_example_sends_the_notices_the_readme_shows() {
+    let mut p = Process::spawn("README-TOKEN", &[]);
+    let e = p.eval(include_str!("../examples/token.lua"));
+    assert_eq!(e.error, None);
+    let e = p.send(
+        Msg::from(OWNER)
+            .action("Transfer")
+            .tag("Recipient", ALICE)
+            .tag("Quantity", "250"),
+    );
+    let shown = json!([
+        {"Target": OWNER, "Anchor": "00000000000000000000000000000001", "Tags": [
+            {"name": "Data-Protocol", "value": "ao"}, {"name": "Variant", "value": "ao.TN.1"},
+            {"name": "Type", "value": "Message"}, {"name": "Reference", "value": "1"},
+            {"name": "Action", "value": "Debit-Notice"}, {"name": "Quantity", "value": "250"},
+            {"name": "Recipient", "value": ALICE}]},
+        {"Target": ALICE, "Anchor": "00000000000000000000000000000002", "Tags": [
+            {"name": "Data-Protocol", "value": "ao"}, {"name": "Variant", "value": "ao.TN.1"},
+            {"name": "Type", "value": "Message"}, {"name": "Reference", "value": "2"},
+            {"name": "Action", "value": "Credit-Notice"}, {"name": "Quantity", "value": "250"},
+            {"name": "Sender", "value": OWNER}]},
+    ]);
+    assert_eq!(e.messages, shown);
+    let e = p.send(Msg::from(ALICE).action("Balance"));
+    assert_eq!(tag(&e.messages[0], "Balance"), Some("250"));
+    let e = p.send(
+        Msg::from(ALICE)
+            .action("Transfer")
+            .tag("Recipient", OWNER)
+            .tag("Quantity", "251"),
+    );
+    assert_eq!(tag(&e.messages[0], "Error"), Some("Insufficient Balance!"));
+}
