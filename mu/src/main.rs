@@ -1,8 +1,15 @@
-//! The `mu` binary. Not implemented yet: it says so and exits non-zero rather than pretend to serve.
+//! The `mu` binary: flags to [`ao_mu::Config`], serve, print the ready line, stop on a signal.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "{}: not implemented yet (see the project's issues)",
-        ao_mu::UNIT_NAME
-    )
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = ao_mu::MuArgs::parse();
+    ao_runtime::init_logging(args.server.log_format)?;
+    let config = args.into_config()?;
+    let mu = ao_mu::serve(config).await?;
+    ao_runtime::ready_line(&[("http", mu.http_addr), ("grpc", mu.grpc_addr)])?;
+    ao_runtime::shutdown_signal().await;
+    mu.shutdown().await;
+    Ok(())
 }

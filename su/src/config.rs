@@ -53,6 +53,11 @@ pub struct SuArgs {
     #[arg(long, value_name = "URL", env = "AO_SU_URL")]
     pub url: Option<String>,
 
+    /// Public gRPC URL of this SU, published in its Scheduler-Location as `Grpc-Url` so ao-rs MUs
+    /// talk gRPC to it (default: http://GRPC-ADDR).
+    #[arg(long, value_name = "URL", env = "AO_SU_GRPC_URL")]
+    pub grpc_url: Option<String>,
+
     /// Arweave gateway for block heights, L1 transactions and Scheduler-Locations.
     #[arg(long, value_name = "URL", env = "AO_GATEWAY_URL", default_value = DEFAULT_GATEWAY_URL)]
     pub gateway_url: String,
@@ -87,6 +92,8 @@ pub struct Config {
     pub wallet: Wallet,
     /// Public URL to publish; `None` publishes `http://{bound HTTP address}`.
     pub public_url: Option<String>,
+    /// Public gRPC URL to publish (`Grpc-Url`); `None` publishes `http://{bound gRPC address}`.
+    pub public_grpc_url: Option<String>,
     /// Gateway client.
     pub gateway: Arc<dyn Gateway>,
     /// Bundler client.
@@ -135,6 +142,7 @@ impl Config {
             grpc_addr: DEFAULT_GRPC_ADDR,
             wallet,
             public_url: None,
+            public_grpc_url: None,
             gateway: Arc::new(gateway),
             bundler: Arc::new(bundler),
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
@@ -164,6 +172,7 @@ impl SuArgs {
         config.http_addr = self.server.http_addr_or(DEFAULT_HTTP_ADDR);
         config.grpc_addr = self.server.grpc_addr_or(DEFAULT_GRPC_ADDR);
         config.public_url = self.url;
+        config.public_grpc_url = self.grpc_url;
         config.max_item_size = self.max_item_size;
         config.process_assignment = self.process_assignment;
         config.location_ttl_ms = self.location_ttl;

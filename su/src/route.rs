@@ -26,9 +26,10 @@ pub const NEGATIVE_CACHE: Duration = Duration::from_secs(10);
 /// and a moved SU should not stay unreachable that long.
 pub const MAX_CACHE: Duration = Duration::from_secs(3600);
 
-/// The signed Scheduler-Location item of this SU.
-pub fn location_item(url: &str, ttl_ms: u64, signer: &dyn Signer) -> Result<Bytes> {
+/// The signed Scheduler-Location item of this SU (with its gRPC URL, for ao-rs MUs and CUs).
+pub fn location_item(url: &str, grpc_url: &str, ttl_ms: u64, signer: &dyn Signer) -> Result<Bytes> {
     SchedulerLocationBuilder::new(url, ttl_ms)
+        .grpc_url(grpc_url)
         .sign(signer)
         .map(|l| l.item().as_bytes().clone())
         .map_err(|e| SuError::Storage(format!("cannot sign the Scheduler-Location: {e}")))

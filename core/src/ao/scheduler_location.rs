@@ -117,13 +117,24 @@ impl SchedulerLocation {
     pub fn variant(&self) -> Option<&str> {
         find(self.item.tags(), tag::VARIANT)
     }
+
+    /// The SU's gRPC endpoint ([`GRPC_URL_TAG`]), when it is an ao-rs SU that published one.
+    pub fn grpc_url(&self) -> Option<&str> {
+        find(self.item.tags(), GRPC_URL_TAG).map(|u| u.trim_end_matches('/'))
+    }
 }
+
+/// Tag of an ao-rs extension to the record: the base URL of the SU's gRPC service, so our MUs and
+/// CUs can talk gRPC to it. Readers that do not know it ignore it (scheduler-utils reads only
+/// `Url` and `Time-To-Live`).
+pub const GRPC_URL_TAG: &str = "Grpc-Url";
 
 /// Builds a scheduler location record: `Data-Protocol: ao`, `Type: Scheduler-Location`,
 /// `Variant: ao.TN.1`, `Url`, `Time-To-Live`, as spec 1.2 lists them. Sign it with the SU's wallet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchedulerLocationBuilder {
     url: String,
+    grpc_url: Option<String>,
     time_to_live: u64,
     data: Vec<u8>,
 }
@@ -133,9 +144,16 @@ impl SchedulerLocationBuilder {
     pub fn new(url: impl Into<String>, time_to_live: u64) -> Self {
         SchedulerLocationBuilder {
             url: url.into(),
+            grpc_url: None,
             time_to_live,
             data: Vec::new(),
         }
+    }
+
+    /// Also publish the SU's gRPC base URL ([`GRPC_URL_TAG`], after the standard tags).
+    pub fn grpc_url(mut self, url: impl Into<String>) -> Self {
+        self.grpc_url = Some(url.into());
+        self
     }
 
     /// Set the data (the reference reads none).
@@ -146,13 +164,17 @@ impl SchedulerLocationBuilder {
 
     /// The tags in order.
     pub fn build_tags(&self) -> Vec<Tag> {
-        vec![
+        let mut tags = vec![
             Tag::new(tag::DATA_PROTOCOL, value::AO),
             Tag::new(tag::TYPE, value::TYPE_SCHEDULER_LOCATION),
             Tag::new(tag::VARIANT, value::VARIANT_LEGACYNET),
             Tag::new(tag::URL, self.url.as_str()),
             Tag::new(tag::TIME_TO_LIVE, self.time_to_live.to_string()),
-        ]
+        ];
+        if let Some(g) = &self.grpc_url {
+            tags.push(Tag::new(GRPC_URL_TAG, g.as_str()));
+        }
+        tags
     }
 
     /// The unsigned item.
