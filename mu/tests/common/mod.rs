@@ -1,0 +1,215 @@
+//! A whole local computer in the test process: the local gateway, an SU, a CU and an MU, the Lua
+//! module published, and helpers to spawn processes and send messages through the MU.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ao_arweave::local::{self, LocalGateway};
+use ao_arweave::{Bundler, ClientConfig, HttpClient, HttpGateway};
+use ao_core::ao::{MessageBuilder, ProcessBuilder};
+use ao_core::wallet::{Ed25519Wallet, Wallet, WalletKind};
+use serde_json::Value;
+
+/// The units and a user.
+pub struct Computer {
+    pub dir: tempfile::TempDir,
+    pub gateway: LocalGateway,
+    pub su: ao_su::RunningSu,
+    pub cu: ao_cu::RunningCu,
+    pub mu: Option<ao_mu::RunningMu>,
+    pub http: reqwest::Client,
+    pub user: Ed25519Wallet,
+    pub module: String,
+    pub mu_address: String,
+}
+
+/// The MU's key, kept in the data dir so a restarted MU signs as the same wallet.
+pub fn mu_wallet(dir: &std::path::Path) -> Ed25519Wallet {
+    ao_mu::config::load_or_create_wallet(&dir.join("mu-wallet.json"), true).expect("mu wallet")
+}
+
+/// Start an MU on the computer's data dir.
+pub async fn start_mu(dir: &std::path::Path, gateway_url: &str, cu_grpc: &str) -> ao_mu::RunningMu {
+    let mut c = ao_mu::Config::new(dir.join("mu"), mu_wallet(dir), cu_grpc, gateway_url)
+        .expect("mu config");
+    c.http_addr = "127.0.0.1:0".parse().expect("addr");
+    c.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    c.retry_delay = Duration::from_millis(100);
+    c.max_retry_delay = Duration::from_secs(2);
+    c.cron_interval = Duration::from_millis(500);
+    ao_mu::serve(c).await.expect("mu")
+}
+
+impl Computer {
+    pub async fn start() -> Computer {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut g = local::Config::new(dir.path().join("gateway"));
+        g.http_addr = "127.0.0.1:0".parse().expect("addr");
+        g.block_interval = Duration::ZERO;
+        let gateway = local::serve(g).await.expect("gateway");
+        let wallet = Wallet::generate(WalletKind::Ed25519).expect("wallet");
+        let mut s =
+            ao_su::Config::new(dir.path().join("su"), wallet, &gateway.url()).expect("su config");
+        s.http_addr = "127.0.0.1:0".parse().expect("addr");
+        s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+        let su = ao_su::serve(s).await.expect("su");
+        let gw =
+            HttpGateway::new(&gateway.url(), &ClientConfig::default()).expect("gateway client");
+        let mut c = ao_cu::Config::new(
+            dir.path().join("cu"),
+            format!("http://{}", su.grpc_addr),
+            Arc::new(gw),
+            "CU-ADDRESS".into(),
+        );
+        c.http_addr = "127.0.0.1:0".parse().expect("addr");
+        c.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+        let cu = ao_cu::serve(c).await.expect("cu");
+        let user = Ed25519Wallet::generate();
+        let module = ao_module_lua::module_builder().sign(&user).expect("module");
+        gateway
+            .upload(module.item())
+            .await
+            .expect("publish the module");
+        let mu = start_mu(
+            dir.path(),
+            &gateway.url(),
+            &format!("http://{}", cu.grpc_addr),
+        )
+        .await;
+        let mu_address = mu.address.clone();
+        let http = HttpClient::new(&ClientConfig::default())
+            .expect("client")
+            .reqwest()
+            .clone();
+        Computer {
+            dir,
+            gateway,
+            su,
+            cu,
+            mu: Some(mu),
+            http,
+            user,
+            module: module.id(),
+            mu_address,
+        }
+    }
+
+    pub fn mu_url(&self) -> String {
+        self.mu.as_ref().expect("mu running").url()
+    }
+
+    /// POST raw bytes to the MU; status and JSON body.
+    pub async fn post_mu(&self, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/", self.mu_url()))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Spawn a process of the Lua module through the MU, trusting the MU; its id.
+    pub async fn spawn(&self, name: &str, extra: &[(&str, &str)]) -> String {
+        let raw = ao_core::encoding::decode_id("module", &self.module).expect("id");
+        let mut p = ProcessBuilder::new(raw, self.su.address.clone())
+            .tag("Name", name)
+            .tag("Authority", self.mu_address.clone());
+        for (n, v) in extra {
+            p = p.tag(*n, *v);
+        }
+        let p = p.sign(&self.user).expect("process");
+        let (status, body) = self.post_mu(p.item().as_bytes().to_vec()).await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Send a message with `tags` and `data` to `pid` through the MU; its id.
+    pub async fn send(&self, pid: &str, tags: &[(&str, &str)], data: &str) -> String {
+        let raw = ao_core::encoding::decode_id("pid", pid).expect("pid");
+        static REF: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = REF.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut anchor = [0u8; 32];
+        anchor.copy_from_slice(format!("{n:032}").as_bytes());
+        let mut m = MessageBuilder::new(raw).anchor(anchor).data(data);
+        for (k, v) in tags {
+            m = m.tag(*k, *v);
+        }
+        let m = m.sign(&self.user).expect("message");
+        let (status, body) = self.post_mu(m.item().as_bytes().to_vec()).await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Eval `code` in `pid` (through the MU) and return the CU's result.
+    pub async fn eval(&self, pid: &str, code: &str) -> Value {
+        let id = self.send(pid, &[("Action", "Eval")], code).await;
+        self.result(pid, &id).await
+    }
+
+    /// The CU's result of message `id`.
+    pub async fn result(&self, pid: &str, id: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}/result/{id}?process-id={pid}", self.cu.url()))
+            .send()
+            .await
+            .expect("result");
+        let bytes = r.bytes().await.expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    /// Ask the process (dry-run as its owner) for the value of a Lua expression.
+    pub async fn peek(&self, pid: &str, expr: &str) -> String {
+        let owner = ao_core::Signer::owner(&self.user).to_vec();
+        let owner = ao_core::encoding::b64url(&sha256(&owner));
+        let body = serde_json::json!({"Target": pid, "Owner": owner, "Data": expr,
+            "Tags": [{"name": "Action", "value": "Eval"}]});
+        let r = self
+            .http
+            .post(format!("{}/dry-run?process-id={pid}", self.cu.url()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("dry-run");
+        let v: Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+        v["Output"]["data"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Wait (up to `secs`) until `expr` evaluates to `want` in `pid`.
+    pub async fn wait_for(&self, pid: &str, expr: &str, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            last = self.peek(pid, expr).await;
+            if last == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{expr} in {pid}: wanted {want:?}, last saw {last:?}");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(mu) = self.mu.take() {
+            mu.shutdown().await;
+        }
+        self.cu.shutdown().await;
+        self.su.shutdown().await;
+        self.gateway.shutdown().await;
+    }
+}
+
+fn sha256(b: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).to_vec()
+}
