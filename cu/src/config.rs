@@ -111,3 +111,83 @@ pub struct CuArgs {
     #[arg(long, value_name = "GAS", env = "AO_CU_MAX_COMPUTE_LIMIT", default_value_t = DEFAULT_MAX_COMPUTE_LIMIT)]
     pub max_compute_limit: u64,
 }
+
+/// Why the flags cannot make a [`crate::Config`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The wallet file cannot be read, parsed or created.
+    #[error("wallet {0}: {1}")]
+    Wallet(PathBuf, String),
+    /// A gateway or bundler URL is not usable.
+    #[error("{0}")]
+    Client(String),
+}
+
+impl CuArgs {
+    /// Resolve flags into a [`crate::Config`]: load (or create, ed25519) the wallet in the data
+    /// directory, build the gateway client and, when asked for, Arweave checkpoints.
+    pub fn into_config(self) -> Result<crate::Config, ConfigError> {
+        use std::sync::Arc;
+
+        use ao_core::wallet::{Wallet, WalletKind};
+
+        let data_dir = self.server.data_dir_or(DEFAULT_DATA_DIR);
+        let wallet_path = self
+            .wallet
+            .clone()
+            .unwrap_or_else(|| data_dir.join("wallet.json"));
+        let werr = |e: String| ConfigError::Wallet(wallet_path.clone(), e);
+        let wallet = match std::fs::read_to_string(&wallet_path) {
+            Ok(text) => Wallet::from_json(&text).map_err(|e| werr(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.wallet.is_none() => {
+                let w = Wallet::generate(WalletKind::Ed25519).map_err(|e| werr(e.to_string()))?;
+                std::fs::create_dir_all(&data_dir).map_err(|e| werr(e.to_string()))?;
+                std::fs::write(&wallet_path, w.to_json()).map_err(|e| werr(e.to_string()))?;
+                w
+            }
+            Err(e) => return Err(werr(e.to_string())),
+        };
+        let address = wallet.address();
+        let wallet = Arc::new(wallet);
+        let client = ao_arweave::ClientConfig::default();
+        let cerr = |e: ao_arweave::Error| ConfigError::Client(e.to_string());
+        let gateway: Arc<dyn ao_arweave::Gateway> =
+            Arc::new(ao_arweave::HttpGateway::new(&self.gateway_url, &client).map_err(cerr)?);
+        let arweave_checkpoints = if self.checkpoint_upload || !self.checkpoint_owners.is_empty() {
+            let bundler = ao_arweave::HttpBundler::new(
+                self.bundler_url.as_deref().unwrap_or(&self.gateway_url),
+                &client,
+            )
+            .map_err(cerr)?;
+            Some(crate::arweave_checkpoint::ArweaveCheckpoints::new(
+                wallet.clone(),
+                Arc::new(bundler),
+                gateway.clone(),
+                self.checkpoint_owners.clone(),
+                self.checkpoint_upload,
+                std::time::Duration::from_secs(self.checkpoint_upload_interval),
+            ))
+        } else {
+            None
+        };
+        Ok(crate::Config {
+            data_dir: data_dir.join("db"),
+            http_addr: self.server.http_addr_or(DEFAULT_HTTP_ADDR),
+            grpc_addr: self.server.grpc_addr_or(DEFAULT_GRPC_ADDR),
+            su_url: self.su_url,
+            gateway,
+            address,
+            evaluation: crate::process::EvaluatorConfig {
+                checkpoint_every: self.checkpoint_every,
+                checkpoint_gas: self.checkpoint_gas,
+                cache_bytes: self.cache_bytes,
+                follow: self.follow,
+                max_memory_limit: self.max_memory_limit,
+                max_compute_limit: self.max_compute_limit,
+            },
+            busy_threshold: (self.busy_threshold_ms > 0)
+                .then(|| std::time::Duration::from_millis(self.busy_threshold_ms)),
+            arweave_checkpoints,
+        })
+    }
+}
