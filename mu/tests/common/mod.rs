@@ -22,6 +22,8 @@ pub struct Computer {
     pub user: Ed25519Wallet,
     pub module: String,
     pub mu_address: String,
+    /// Where the MU answers (in process, or a `mu` binary the test started).
+    pub mu_url: String,
 }
 
 /// The MU's key, kept in the data dir so a restarted MU signs as the same wallet.
@@ -42,7 +44,14 @@ pub async fn start_mu(dir: &std::path::Path, gateway_url: &str, cu_grpc: &str) -
 }
 
 impl Computer {
+    /// Everything, the MU in this process.
     pub async fn start() -> Computer {
+        Computer::start_with(true).await
+    }
+
+    /// Everything; the MU in this process only when `in_process_mu` (else start `mu` yourself
+    /// with [`Computer::mu_flags`] and set `mu_url`).
+    pub async fn start_with(in_process_mu: bool) -> Computer {
         let dir = tempfile::tempdir().expect("tmp");
         let mut g = local::Config::new(dir.path().join("gateway"));
         g.http_addr = "127.0.0.1:0".parse().expect("addr");
@@ -71,13 +80,20 @@ impl Computer {
             .upload(module.item())
             .await
             .expect("publish the module");
-        let mu = start_mu(
-            dir.path(),
-            &gateway.url(),
-            &format!("http://{}", cu.grpc_addr),
-        )
-        .await;
-        let mu_address = mu.address.clone();
+        let mu = if in_process_mu {
+            Some(
+                start_mu(
+                    dir.path(),
+                    &gateway.url(),
+                    &format!("http://{}", cu.grpc_addr),
+                )
+                .await,
+            )
+        } else {
+            None
+        };
+        let mu_address = ao_mu::queue::address_of(&mu_wallet(dir.path()));
+        let mu_url = mu.as_ref().map(|m| m.url()).unwrap_or_default();
         let http = HttpClient::new(&ClientConfig::default())
             .expect("client")
             .reqwest()
@@ -87,16 +103,42 @@ impl Computer {
             gateway,
             su,
             cu,
-            mu: Some(mu),
+            mu,
             http,
             user,
             module: module.id(),
             mu_address,
+            mu_url,
         }
     }
 
     pub fn mu_url(&self) -> String {
-        self.mu.as_ref().expect("mu running").url()
+        self.mu_url.clone()
+    }
+
+    /// Flags for a `mu` binary on this computer (same data dir and wallet each time).
+    pub fn mu_flags(&self) -> Vec<String> {
+        let d = self.dir.path();
+        let _ = mu_wallet(d);
+        [
+            "--data-dir",
+            &d.join("mu").display().to_string(),
+            "--wallet",
+            &d.join("mu-wallet.json").display().to_string(),
+            "--cu-url",
+            &format!("http://{}", self.cu.grpc_addr),
+            "--gateway-url",
+            &self.gateway.url(),
+            "--http-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--retry-delay",
+            "100",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 
     /// POST raw bytes to the MU; status and JSON body.

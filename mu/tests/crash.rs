@@ -1,0 +1,87 @@
+//! The real `mu` binary killed with SIGKILL in the middle of a long chain of pushes, then started
+//! again on the same data: the chain completes, and no process receives a message twice.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Computer;
+
+/// Start the `mu` binary; it and its HTTP URL (from the ready line).
+fn start(flags: &[String]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mu"))
+        .args(flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mu");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready line");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("ready json");
+    let url = format!("http://{}", v["http"].as_str().expect("http"));
+    (child, url)
+}
+
+const LAST: u64 = 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chain_survives_sigkill_of_the_mu_with_no_message_delivered_twice() {
+    let mut c = Computer::start_with(false).await;
+    let flags = c.mu_flags();
+    let (mut mu, url) = start(&flags);
+    c.mu_url = url;
+
+    let a = c.spawn("a", &[]).await;
+    let b = c.spawn("b", &[]).await;
+    let counter = |other: &str| {
+        format!(
+            "Seen = {{}}; Handlers.add('count', 'Count', function(m) \
+               local n = tonumber(m.N); table.insert(Seen, n); \
+               if n < {LAST} then Send({{Target = '{other}', Action = 'Count', N = tostring(n + 1)}}) end \
+             end)"
+        )
+    };
+    for (p, other) in [(&a, &b), (&b, &a)] {
+        let r = c.eval(p, &counter(other)).await;
+        assert_eq!(r.get("Error"), None, "{r}");
+    }
+    c.send(&a, &[("Action", "Count"), ("N", "1")], "").await;
+
+    // Let the chain get going, then kill the MU mid-push.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: u64 = c.peek(&a, "#Seen").await.parse().unwrap_or(0);
+        if n >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the chain did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mu.kill().expect("SIGKILL");
+    let _ = mu.wait();
+    let before: u64 = c.peek(&a, "#Seen").await.parse().unwrap_or(0);
+    assert!(
+        before < LAST / 2,
+        "killed mid-chain ({before} of {} seen)",
+        LAST / 2
+    );
+
+    let (mut mu, url) = start(&flags);
+    c.mu_url = url;
+    let want_a: Vec<String> = (1..=LAST).step_by(2).map(|n| n.to_string()).collect();
+    let want_b: Vec<String> = (2..=LAST).step_by(2).map(|n| n.to_string()).collect();
+    c.wait_for(&a, "table.concat(Seen, ',')", &want_a.join(","), 60)
+        .await;
+    c.wait_for(&b, "table.concat(Seen, ',')", &want_b.join(","), 60)
+        .await;
+    // Nothing more arrives later either.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.peek(&b, "#Seen").await, (LAST / 2).to_string());
+    let _ = mu.kill();
+    let _ = mu.wait();
+    c.stop().await;
+}
