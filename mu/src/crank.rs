@@ -296,7 +296,7 @@ mod tests {
     }
 
     const PID: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    const TARGET: &str = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    const TARGET: &str = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA";
 
     #[test]
     fn outbox_keeps_order_and_drops_what_the_reference_drops() {
