@@ -1,17 +1,23 @@
-//! `ao`: the command people use to work with AO: wallets and data items today; the console and the
-//! local devnet as their issues land.
+//! `ao`: the command people use to work with AO: wallets, data items, and processes (spawn, send,
+//! read results, dry-run, the console); the local devnet as its issue lands.
 //!
 //! One file per verb group: `wallet.rs` (make keys, show addresses), `item.rs` (inspect and sign
-//! ANS-104 data items), `module.rs` (run a process module locally with the CU's loader). Each verb is a thin shell around `ao-core`: the protocol lives there, this
-//! crate reads files, parses flags and prints.
+//! ANS-104 data items), `module.rs` (run a process module locally with the CU's loader),
+//! `process.rs` (spawn, send, result, dryrun, load), `console.rs` (the REPL), and `client.rs`
+//! (where the MU and CU are, the wallet, the HTTP calls). Each verb is a thin shell around
+//! `ao-core`: the protocol lives there, this crate reads files, parses flags, talks HTTP and prints.
 //!
-//! Exit codes: 0 success, 1 the input is invalid (e.g. an item whose signature fails), 2 usage errors
-//! (clap's convention) and failures to read or write files.
+//! Exit codes: 0 success, 1 the input is invalid (e.g. an item whose signature fails, or Lua that
+//! `ao load` sent failed), 2 usage errors (clap's convention), failures to read or write files, and
+//! units that cannot be reached or refuse a request.
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod client;
+mod console;
 mod item;
 mod module;
+mod process;
 mod wallet;
 
 use std::process::ExitCode;
@@ -37,6 +43,19 @@ enum Command {
     /// Run process modules locally, with the CU's loader.
     #[command(subcommand)]
     Module(module::ModuleCommand),
+    /// Spawn a process: sign a Process item, post it to the MU; prints the process id.
+    Spawn(process::SpawnArgs),
+    /// Send a message to a process through the MU; prints the message id.
+    Send(process::SendArgs),
+    /// Print the CU's result of a message (JSON).
+    Result(process::ResultArgs),
+    /// Evaluate a message on the CU without sending it; prints the result (JSON).
+    #[command(alias = "dry-run")]
+    Dryrun(process::DryrunArgs),
+    /// Run a Lua file in a process (an Eval); prints its output.
+    Load(process::LoadArgs),
+    /// A Lua REPL on a process, with messages it receives shown live.
+    Console(console::ConsoleArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +64,12 @@ fn main() -> ExitCode {
         Command::Wallet(cmd) => wallet::run(cmd),
         Command::Item(cmd) => item::run(cmd),
         Command::Module(cmd) => module::run(cmd),
+        Command::Spawn(args) => process::spawn(args),
+        Command::Send(args) => process::send(args),
+        Command::Result(args) => process::result(args),
+        Command::Dryrun(args) => process::dryrun(args),
+        Command::Load(args) => process::load(args),
+        Command::Console(args) => console::run(args),
     };
     match result {
         Ok(code) => code,

@@ -57,7 +57,8 @@ pub fn load(path: &Path) -> anyhow::Result<Wallet> {
     Wallet::from_json(&text).with_context(|| format!("wallet {}", path.display()))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Write `bytes` (and a newline) to a new file readable by its owner only; refuses to overwrite.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

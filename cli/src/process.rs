@@ -1,0 +1,232 @@
+//! `ao spawn`, `ao send`, `ao result`, `ao dryrun`, `ao load`: one process-developer action each,
+//! the command-line counterparts of aoconnect's `spawn`, `message`, `result` and `dryrun`.
+//!
+//! Why: a developer should be able to start a process and talk to it with nothing but `ao`.
+//! Each verb builds (and signs) what it sends with ao-core's builders, and hands it to
+//! [`Client`](crate::client::Client), which knows the units: items go to the MU, reads and
+//! dry-runs to the CU. Answers are printed as the units gave them (JSON, pretty), except `load`,
+//! which prints what a person wants to read: the Output's text or the Error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use ao_core::Tag;
+use ao_core::ao::ProcessBuilder;
+use clap::Args;
+use serde_json::Value;
+
+use crate::client::{self, Connection, parse_id, parse_tags};
+
+/// `ao spawn`: a new process.
+#[derive(Args, Debug)]
+pub struct SpawnArgs {
+    /// The module the process runs (default: the devnet file's `module`).
+    #[arg(long, env = "AO_MODULE", value_name = "ID")]
+    pub module: Option<String>,
+    /// The process's name (its `Name` tag; aos shows it in the prompt).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A tag as NAME=VALUE (e.g. Cron-Interval=1-minute); repeat for more, order is kept.
+    #[arg(long = "tag", value_name = "NAME=VALUE")]
+    pub tags: Vec<String>,
+    /// The process's data (with `--tag On-Boot=Data`, Lua that aos runs at boot).
+    #[arg(long, value_name = "TEXT")]
+    pub data: Option<String>,
+    /// The SU's address, the process's `Scheduler` (default: the devnet file's `scheduler`).
+    #[arg(long, env = "AO_SCHEDULER", value_name = "ADDRESS")]
+    pub scheduler: Option<String>,
+    /// An `Authority` whose pushed messages the process trusts; repeat for more. The devnet
+    /// file's MU address is always added.
+    #[arg(long = "authority", value_name = "ADDRESS")]
+    pub authorities: Vec<String>,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `ao send`: a message to a process.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The process id.
+    pub pid: String,
+    /// The message's `Action` tag.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// A tag as NAME=VALUE; repeat for more, order is kept (after Action).
+    #[arg(long = "tag", value_name = "NAME=VALUE")]
+    pub tags: Vec<String>,
+    /// The message's data.
+    #[arg(long, value_name = "TEXT")]
+    pub data: Option<String>,
+    /// Wait for the CU's result and print it after the id.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `ao result`: what a message did.
+#[derive(Args, Debug)]
+pub struct ResultArgs {
+    /// The process id.
+    pub pid: String,
+    /// The message id (`ao send` prints it; the process id itself gives the boot result).
+    pub message: String,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `ao dryrun`: what a message would do, with nothing sent or stored.
+#[derive(Args, Debug)]
+pub struct DryrunArgs {
+    /// The process id.
+    pub pid: String,
+    /// The message's `Action` tag.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// A tag as NAME=VALUE; repeat for more, order is kept (after Action).
+    #[arg(long = "tag", value_name = "NAME=VALUE")]
+    pub tags: Vec<String>,
+    /// The message's data.
+    #[arg(long, value_name = "TEXT")]
+    pub data: Option<String>,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// `ao load`: run a Lua file in a process.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The Lua file, sent as the data of an `Action: Eval` message.
+    pub file: PathBuf,
+    /// The process id (its Owner must be this wallet: aos evaluates only the Owner's Evals).
+    pub pid: String,
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+/// A current-thread runtime for one command's calls.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Pretty JSON for people (and still JSON for scripts).
+fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+/// `Action` (when given) followed by the `--tag` flags.
+fn message_tags(action: Option<&str>, tags: &[String]) -> anyhow::Result<Vec<Tag>> {
+    let mut all = Vec::new();
+    if let Some(a) = action {
+        all.push(Tag::new("Action", a));
+    }
+    all.extend(parse_tags(tags)?);
+    Ok(all)
+}
+
+/// `ao spawn`: sign the Process item and post it to the MU; print the process id.
+pub fn spawn(args: SpawnArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client()?;
+    let module = args
+        .module
+        .or_else(|| client.devnet.module.clone())
+        .ok_or_else(|| {
+            anyhow!("no module: pass --module ID, or start `ao devnet` (its file names one)")
+        })?;
+    let module_raw = parse_id("module", &module)?;
+    let scheduler = args
+        .scheduler
+        .or_else(|| client.devnet.scheduler.clone())
+        .ok_or_else(|| {
+            anyhow!(
+                "no scheduler: pass --scheduler ADDRESS (an SU's address), or start `ao devnet`"
+            )
+        })?;
+    let mut builder = ProcessBuilder::new(module_raw, scheduler).timestamp(client::now_ms());
+    if let Some(name) = &args.name {
+        builder = builder.tag("Name", name.as_str());
+    }
+    builder = builder.tags(parse_tags(&args.tags)?);
+    let mut authorities: Vec<String> = Vec::new();
+    for a in client
+        .devnet
+        .mu_address
+        .iter()
+        .chain(args.authorities.iter())
+    {
+        if !a.is_empty() && !authorities.contains(a) {
+            authorities.push(a.clone());
+        }
+    }
+    for a in authorities {
+        builder = builder.authority(a);
+    }
+    if let Some(data) = args.data {
+        builder = builder.data(data.into_bytes());
+    }
+    let process = builder
+        .sign(&client.wallet)
+        .context("cannot sign the process")?;
+    let id = runtime()?.block_on(client.post_item(process.item()))?;
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ao send`: sign the message and post it to the MU; print its id (and with `--wait`, its result).
+pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client()?;
+    let tags = message_tags(args.action.as_deref(), &args.tags)?;
+    let item = client.message(&args.pid, tags, args.data.map(String::into_bytes))?;
+    let rt = runtime()?;
+    let id = rt.block_on(client.post_item(&item))?;
+    println!("{id}");
+    if args.wait {
+        print_json(&rt.block_on(client.result(&args.pid, &id))?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ao result`: print the CU's result of a message.
+pub fn result(args: ResultArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client()?;
+    print_json(&runtime()?.block_on(client.result(&args.pid, &args.message))?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ao dryrun`: print what the message would do, as this wallet.
+pub fn dryrun(args: DryrunArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connection.client()?;
+    let tags = message_tags(args.action.as_deref(), &args.tags)?;
+    let message = client.dry_run_message(&args.pid, &tags, args.data.as_deref());
+    print_json(&runtime()?.block_on(client.dry_run(&args.pid, &message))?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ao load`: send the file as an Eval, wait, print the Output's text; the Error (exit 1) if the
+/// code failed.
+pub fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let code = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let client = args.connection.client()?;
+    let (_, result) = runtime()?.block_on(client.eval(&args.pid, &code))?;
+    Ok(print_eval(&result))
+}
+
+/// Print an Eval's result for a person: the Error on stderr (exit 1), else the Output's text.
+fn print_eval(result: &Value) -> ExitCode {
+    if let Some(e) = client::error_text(result) {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
+    if let Some(text) = client::output_text(result) {
+        println!("{text}");
+    }
+    ExitCode::SUCCESS
+}

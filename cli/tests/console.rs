@@ -1,0 +1,539 @@
+//! The process commands of the real `ao` binary against a real local computer: the local gateway
+//! with the Lua module published on it, an SU, and a CU, all in this test process. There is no MU
+//! yet, so `--mu-url` (the devnet file's `mu`) points at the SU, which takes the same `POST /` of
+//! a signed item (answering 200 `{id, timestamp}` where an MU answers 202 `{id, message}`).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ao_arweave::local::{self, LocalGateway};
+use ao_arweave::{Bundler, ClientConfig, HttpGateway};
+use ao_core::wallet::{Wallet, WalletKind};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin};
+
+/// Longest a single `ao` run may take (the first result loads the module in the CU).
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A local computer and a HOME whose `~/.ao/devnet.json` points at it.
+struct Net {
+    dir: tempfile::TempDir,
+    gateway: LocalGateway,
+    su: ao_su::RunningSu,
+    cu: ao_cu::RunningCu,
+    home: PathBuf,
+    module: String,
+    mu_address: String,
+}
+
+async fn net() -> Net {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut g = local::Config::new(dir.path().join("gateway"));
+    g.http_addr = "127.0.0.1:0".parse().expect("addr");
+    g.block_interval = Duration::ZERO;
+    let gateway = local::serve(g).await.expect("gateway");
+    let su_wallet = Wallet::generate(WalletKind::Ed25519).expect("wallet");
+    let mut s =
+        ao_su::Config::new(dir.path().join("su"), su_wallet, &gateway.url()).expect("su config");
+    s.http_addr = "127.0.0.1:0".parse().expect("addr");
+    s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    let su = ao_su::serve(s).await.expect("su");
+    let publisher = Wallet::generate(WalletKind::Ed25519).expect("wallet");
+    let module = ao_module_lua::module_builder()
+        .sign(&publisher)
+        .expect("module item");
+    gateway.upload(module.item()).await.expect("publish module");
+    let gw = HttpGateway::new(&gateway.url(), &ClientConfig::default()).expect("gateway client");
+    let mut c = ao_cu::Config::new(
+        dir.path().join("cu"),
+        format!("http://{}", su.grpc_addr),
+        Arc::new(gw),
+        "CU-ADDRESS".into(),
+    );
+    c.http_addr = "127.0.0.1:0".parse().expect("addr");
+    c.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    let cu = ao_cu::serve(c).await.expect("cu");
+
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ao")).expect("home");
+    // The address the MU would sign its pushes with: spawns must list it as an Authority.
+    let mu_address = Wallet::generate(WalletKind::Ed25519)
+        .expect("wallet")
+        .address();
+    let devnet = json!({
+        "mu": su.url(), "cu": cu.url(), "su": su.url(), "gateway": gateway.url(),
+        "module": module.id(), "scheduler": su.address, "mu_address": mu_address,
+    });
+    std::fs::write(home.join(".ao/devnet.json"), devnet.to_string()).expect("devnet file");
+    Net {
+        dir,
+        gateway,
+        su,
+        cu,
+        home,
+        module: module.id(),
+        mu_address,
+    }
+}
+
+impl Net {
+    async fn close(self) {
+        self.cu.shutdown().await;
+        self.su.shutdown().await;
+        self.gateway.shutdown().await;
+        drop(self.dir);
+    }
+}
+
+/// `ao` as a subprocess with `home` as HOME and no `AO_*` variables from the caller.
+fn ao_command(home: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ao"));
+    clean_env(&mut cmd, home);
+    cmd
+}
+
+fn clean_env(cmd: &mut tokio::process::Command, home: &Path) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AO_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home).kill_on_drop(true);
+}
+
+/// What a finished run said.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn ao(home: &Path, args: &[&str]) -> Run {
+    ao_with_stdin(home, args, None).await
+}
+
+async fn ao_with_stdin(home: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = ao_command(home);
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run ao");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(text.as_bytes()).await.expect("write stdin");
+        drop(pipe);
+    }
+    let out = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("ao {args:?} did not finish"))
+        .expect("ao output");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A run that must succeed; its stdout.
+async fn ok(home: &Path, args: &[&str]) -> String {
+    let r = ao(home, args).await;
+    assert_eq!(
+        r.code, 0,
+        "ao {args:?} failed:\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
+    r.stdout
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn tag<'a>(msg: &'a Value, name: &str) -> Option<&'a str> {
+    msg["Tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == name)
+        .and_then(|t| t["value"].as_str())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spawn_send_result_dryrun_and_load_against_real_units() {
+    let net = net().await;
+    let home = net.home.as_path();
+
+    // 1. spawn (the default wallet is made in ~/.ao), an Eval, its result.
+    let r = ao(home, &["spawn", "--name", "calc"]).await;
+    assert_eq!(r.code, 0, "spawn: {}", r.stderr);
+    assert!(r.stderr.contains("made a new wallet"), "{}", r.stderr);
+    let pid = r.stdout.trim().to_string();
+    assert_eq!(pid.len(), 43, "{pid}");
+    let me = ok(
+        home,
+        &[
+            "wallet",
+            "address",
+            &home.join(".ao/wallet.json").to_string_lossy(),
+        ],
+    )
+    .await
+    .trim()
+    .to_string();
+
+    let id = ok(
+        home,
+        &["send", &pid, "--action", "Eval", "--data", "return 1 + 41"],
+    )
+    .await;
+    let id = id.trim();
+    assert_eq!(id.len(), 43, "{id}");
+    let result = json_of(&ok(home, &["result", &pid, id]).await);
+    assert_eq!(result["Output"]["data"], "42", "{result}");
+
+    // The same message text twice: two items (distinct anchors), two results.
+    let again = ok(
+        home,
+        &[
+            "send",
+            &pid,
+            "--action",
+            "Eval",
+            "--data",
+            "return 1 + 41",
+            "--wait",
+        ],
+    )
+    .await;
+    let (again_id, again_result) = again.split_once('\n').expect("id then result");
+    assert_ne!(again_id.trim(), id);
+    assert_eq!(json_of(again_result)["Output"]["data"], "42", "{again}");
+
+    // 2. dry-runs: an Eval as the Owner, and Info showing the MU listed as an Authority.
+    let dry = json_of(
+        &ok(
+            home,
+            &["dryrun", &pid, "--action", "Eval", "--data", "return 6 * 7"],
+        )
+        .await,
+    );
+    assert_eq!(dry["Output"]["data"], "42", "{dry}");
+    let info = json_of(&ok(home, &["dryrun", &pid, "--action", "Info"]).await);
+    let reply = &info["Messages"][0];
+    assert_eq!(reply["Target"], json!(me), "{info}");
+    let described = json_of(reply["Data"].as_str().expect("Info data"));
+    assert_eq!(described["Name"], "calc", "{described}");
+    assert_eq!(described["Owner"], json!(me), "{described}");
+    assert!(
+        described["Authorities"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!(net.mu_address))),
+        "{described}"
+    );
+
+    // 3. load a handler from a file; a message to it gets its reply.
+    let file = net.dir.path().join("pong.lua");
+    std::fs::write(
+        &file,
+        "Handlers.add('ping', 'Ping', function(msg)\n  msg.reply({ Action = 'Pong', Data = 'pong: ' .. msg.Data })\nend)\nreturn 'ping handler loaded'\n",
+    )
+    .expect("lua file");
+    let loaded = ok(home, &["load", &file.to_string_lossy(), &pid]).await;
+    assert_eq!(loaded.trim(), "ping handler loaded");
+    let ping = ok(
+        home,
+        &[
+            "send", &pid, "--action", "Ping", "--data", "hi", "--tag", "X-Note=1",
+        ],
+    )
+    .await;
+    let pong = json_of(&ok(home, &["result", &pid, ping.trim()]).await);
+    let msg = &pong["Messages"][0];
+    assert_eq!(msg["Target"], json!(me), "{pong}");
+    assert_eq!(tag(msg, "Action"), Some("Pong"), "{pong}");
+    assert_eq!(msg["Data"], "pong: hi", "{pong}");
+
+    // Lua that fails: `ao load` prints the Error and exits 1.
+    let bad = net.dir.path().join("bad.lua");
+    std::fs::write(&bad, "error('deliberate')").expect("lua file");
+    let r = ao(home, &["load", &bad.to_string_lossy(), &pid]).await;
+    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("deliberate"), "{}", r.stderr);
+
+    // A refusal by the unit: a message to a process the SU does not know.
+    let unknown = "A".repeat(43);
+    let r = ao(home, &["send", &unknown, "--action", "Eval"]).await;
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("MU answered 4"), "{}", r.stderr);
+    // A flag beats the devnet file: the module given explicitly.
+    let r = ao(
+        home,
+        &["spawn", "--module", &net.module, "--tag", "Cron-Interval"],
+    )
+    .await;
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("expected NAME=VALUE"), "{}", r.stderr);
+
+    net.close().await;
+}
+
+/// Reads a child's stdout into a shared string, for waiting on what it printed.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<String>>);
+
+impl Seen {
+    fn follow(&self, mut out: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
+        let seen = self.0.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = seen.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Wait until the output after byte `from` contains `needle`; the end of the match.
+    async fn wait_for(&self, from: usize, needle: &str) -> usize {
+        let deadline = tokio::time::Instant::now() + RUN_TIMEOUT;
+        loop {
+            let text = self.text();
+            if let Some(i) = text.get(from..).and_then(|t| t.find(needle)) {
+                return from + i + needle.len();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never saw {needle:?}; the console printed:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn type_line(stdin: &mut ChildStdin, line: &str, end: &str) {
+    stdin
+        .write_all(format!("{line}{end}").as_bytes())
+        .await
+        .expect("type");
+    stdin.flush().await.expect("flush");
+}
+
+async fn finish(mut child: Child) -> i32 {
+    tokio::time::timeout(RUN_TIMEOUT, child.wait())
+        .await
+        .expect("the console did not exit")
+        .expect("wait")
+        .code()
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_evaluates_loads_blueprints_and_shows_incoming_messages() {
+    let net = net().await;
+    let home = net.home.as_path();
+    let pid = ok(home, &["spawn"]).await.trim().to_string();
+    let other = net.dir.path().join("other.json");
+    ok(home, &["wallet", "new", "--out", &other.to_string_lossy()]).await;
+
+    // 4. piped (not a terminal): plain lines, a multi-line chunk, a blueprint, .exit.
+    let input = "x = 5\nreturn x * 2\nfunction twice(n)\n  return n * 2\nend\nreturn twice(21)\n\
+                 .load-blueprint token\nreturn Ticker\n.load-blueprint nope\n.bogus\n.exit\n";
+    let r = ao_with_stdin(home, &["console", &pid], Some(input)).await;
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    // Colours are stripped off a pipe; the prompt is the process's own.
+    assert!(
+        r.stdout.contains("aos@ao-rs-0.1.0[Inbox:0]> "),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains('\u{1b}'), "{}", r.stdout);
+    assert!(lines.iter().any(|l| l.ends_with("> 10")), "{}", r.stdout);
+    assert!(lines.iter().any(|l| l.ends_with("> 42")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("...> "),
+        "continuation prompt: {}",
+        r.stdout
+    );
+    assert!(lines.iter().any(|l| l.ends_with("> PNTS")), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("no blueprint named nope; there are: token, chatroom")
+    );
+    assert!(r.stdout.contains("unknown command .bogus"), "{}", r.stdout);
+
+    // Live messages, piped: the console stays open while another wallet writes to the process.
+    let mut child = ao_command(home)
+        .args(["console", &pid])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let seen = Seen::default();
+    seen.follow(child.stdout.take().expect("stdout"));
+    let at = seen.wait_for(0, "> ").await;
+    type_line(&mut stdin, "return 'ready'", "\n").await;
+    let at = seen.wait_for(at, "ready").await;
+    ok(
+        home,
+        &[
+            "send",
+            &pid,
+            "--action",
+            "Ping-Me",
+            "--wallet",
+            &other.to_string_lossy(),
+        ],
+    )
+    .await;
+    let at = seen.wait_for(at, "New Message From").await;
+    seen.wait_for(at, "Action = Ping-Me").await;
+    type_line(&mut stdin, "return #Inbox", "\n").await;
+    // The answer, and the prompt the process gives after it, now counting the message.
+    let at = seen.wait_for(at, "1\n").await;
+    seen.wait_for(at, "[Inbox:1]> ").await;
+    type_line(&mut stdin, ".exit", "\n").await;
+    assert_eq!(finish(child).await, 0);
+    let text = seen.text();
+    assert_eq!(text.matches("New Message From").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("ready").count(),
+        1,
+        "own results are not repeated: {text}"
+    );
+
+    // 5. A terminal (util-linux `script` gives the console a pseudo-terminal): the line editor,
+    // Eval, print, a multi-line chunk, and a live message printed above the prompt.
+    let command = format!("{} console {pid}", shell_quote(env!("CARGO_BIN_EXE_ao")));
+    let mut script = tokio::process::Command::new("script");
+    clean_env(&mut script, home);
+    let mut child = script
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("script (util-linux) runs the console in a pseudo-terminal");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let seen = Seen::default();
+    seen.follow(child.stdout.take().expect("stdout"));
+    let at = seen.wait_for(0, "(.help for help)").await;
+    let at = seen.wait_for(at, "> ").await;
+    type_line(&mut stdin, "return 6 * 7", "\r").await;
+    let at = seen.wait_for(at, "42").await;
+    let at = seen.wait_for(at, "> ").await;
+    type_line(&mut stdin, "print('hello from a terminal')", "\r").await;
+    let at = seen.wait_for(at, "hello from a terminal\r\n").await;
+    let at = seen.wait_for(at, "> ").await;
+    type_line(&mut stdin, "function thrice(n)", "\r").await;
+    let at = seen.wait_for(at, "...> ").await;
+    type_line(&mut stdin, "return n * 3 end", "\r").await;
+    let at = seen.wait_for(at, "> ").await;
+    type_line(&mut stdin, "return thrice(14)", "\r").await;
+    let at = seen.wait_for(at, "42").await;
+    ok(
+        home,
+        &[
+            "send",
+            &pid,
+            "--action",
+            "Knock",
+            "--wallet",
+            &other.to_string_lossy(),
+        ],
+    )
+    .await;
+    let at = seen.wait_for(at, "New Message From").await;
+    let at = seen.wait_for(at, "Knock").await;
+    type_line(&mut stdin, ".exit", "\r").await;
+    drop(stdin);
+    assert_eq!(finish(child).await, 0, "{}", &seen.text()[at..]);
+    assert!(home.join(".ao_history").exists(), "history kept");
+    let history = std::fs::read_to_string(home.join(".ao_history")).expect("history");
+    assert!(history.contains("return 6 * 7"), "{history}");
+
+    net.close().await;
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unit_that_is_down_is_named_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path();
+    let pid = "A".repeat(43);
+
+    let r = ao(
+        home,
+        &[
+            "send",
+            &pid,
+            "--action",
+            "Eval",
+            "--mu-url",
+            "http://127.0.0.1:1",
+        ],
+    )
+    .await;
+    assert_ne!(r.code, 0);
+    assert_eq!(
+        r.stderr.lines().last(),
+        Some(
+            "ao: cannot reach the MU at http://127.0.0.1:1 (connection refused): is `ao devnet` running?"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("reqwest"), "{}", r.stderr);
+
+    for args in [
+        vec!["result", pid.as_str(), pid.as_str()],
+        vec!["dryrun", pid.as_str()],
+        vec!["console", pid.as_str()],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--cu-url", "http://127.0.0.1:1"]);
+        let r = ao(home, &args).await;
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(
+            r.stderr.contains(
+                "cannot reach the CU at http://127.0.0.1:1 (connection refused): is `ao devnet` running?"
+            ),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+
+    // Nothing to spawn with: no devnet file, no flags.
+    let r = ao(home, &["spawn"]).await;
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("no module: pass --module ID"),
+        "{}",
+        r.stderr
+    );
+    // A bad id is refused before anything is sent.
+    let r = ao(home, &["send", "not-an-id", "--action", "X"]).await;
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("is not an id"), "{}", r.stderr);
+}
