@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The MU's URL when neither a flag nor a devnet file names one: the reference MU's port.
-pub const DEFAULT_MU_URL: &str = "http://127.0.0.1:3004";
+pub const DEFAULT_MU_URL: &str = "http://127.0.0.1:3005";
 
 /// The CU's URL when neither a flag nor a devnet file names one: our CU's default port.
 pub const DEFAULT_CU_URL: &str = "http://127.0.0.1:6363";

@@ -15,6 +15,7 @@
 
 mod client;
 mod console;
+mod devnet;
 mod item;
 mod module;
 mod process;
@@ -56,6 +57,8 @@ enum Command {
     Load(process::LoadArgs),
     /// A Lua REPL on a process, with messages it receives shown live.
     Console(console::ConsoleArgs),
+    /// Start the whole AO computer locally: gateway, SU, CU, MU, and the Lua module.
+    Devnet(devnet::DevnetArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Dryrun(args) => process::dryrun(args),
         Command::Load(args) => process::load(args),
         Command::Console(args) => console::run(args),
+        Command::Devnet(args) => devnet::run(args),
     };
     match result {
         Ok(code) => code,

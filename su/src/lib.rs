@@ -175,8 +175,7 @@ pub async fn serve(config: Config) -> Result<RunningSu, StartError> {
         .public_grpc_url
         .clone()
         .unwrap_or_else(|| format!("http://{grpc_addr}"));
-    let location =
-        route::location_item(&url, &grpc_url, config.location_ttl_ms, wallet.as_ref())?;
+    let location = route::location_item(&url, &grpc_url, config.location_ttl_ms, wallet.as_ref())?;
     store.enqueue_uploads(vec![location]).await?;
 
     let background = vec![

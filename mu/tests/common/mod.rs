@@ -212,7 +212,7 @@ impl Computer {
     /// Ask the process (dry-run as its owner) for the value of a Lua expression.
     pub async fn peek(&self, pid: &str, expr: &str) -> String {
         let owner = ao_core::Signer::owner(&self.user).to_vec();
-        let owner = ao_core::encoding::b64url(&sha256(&owner));
+        let owner = ao_core::encoding::b64url(sha256(&owner));
         let body = serde_json::json!({"Target": pid, "Owner": owner, "Data": expr,
             "Tags": [{"name": "Action", "value": "Eval"}]});
         let r = self
