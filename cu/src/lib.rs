@@ -179,9 +179,12 @@ pub async fn serve(config: Config) -> Result<RunningCu, StartError> {
     let http_task = {
         let stopped = stopped.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(http_listener, app)
-                .with_graceful_shutdown(wait(stopped))
-                .await
+            if let Err(e) = axum::serve(
+                axum::serve::ListenerExt::tap_io(http_listener, ao_runtime::no_delay),
+                app,
+            )
+            .with_graceful_shutdown(wait(stopped))
+            .await
             {
                 tracing::error!("CU HTTP server failed: {e}");
             }
@@ -189,7 +192,7 @@ pub async fn serve(config: Config) -> Result<RunningCu, StartError> {
     };
     let grpc_service = grpc::service(evaluator.clone(), config.address.clone());
     let grpc_task = tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        let incoming = ao_runtime::grpc_incoming(grpc_listener);
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(grpc_service)
             .serve_with_incoming_shutdown(incoming, wait(stopped))

@@ -177,9 +177,12 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
         let stopped = stopped.clone();
         tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(http, service)
-                .with_graceful_shutdown(wait(stopped))
-                .await
+            if let Err(e) = axum::serve(
+                axum::serve::ListenerExt::tap_io(http, ao_runtime::no_delay),
+                service,
+            )
+            .with_graceful_shutdown(wait(stopped))
+            .await
             {
                 tracing::error!("HTTP server failed: {e}");
             }
@@ -187,7 +190,7 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
     };
     let grpc_service = grpc::service(api);
     let grpc_task = tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+        let incoming = ao_runtime::grpc_incoming(grpc);
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(grpc_service)
             .serve_with_incoming_shutdown(incoming, wait(stopped))

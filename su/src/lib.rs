@@ -196,9 +196,12 @@ pub async fn serve(config: Config) -> Result<RunningSu, StartError> {
     let http_task = {
         let stopped = stopped.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(http, app)
-                .with_graceful_shutdown(wait(stopped))
-                .await
+            if let Err(e) = axum::serve(
+                axum::serve::ListenerExt::tap_io(http, ao_runtime::no_delay),
+                app,
+            )
+            .with_graceful_shutdown(wait(stopped))
+            .await
             {
                 tracing::error!("HTTP server failed: {e}");
             }
@@ -206,7 +209,7 @@ pub async fn serve(config: Config) -> Result<RunningSu, StartError> {
     };
     let grpc_service = grpc::service(su.clone());
     let grpc_task = tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+        let incoming = ao_runtime::grpc_incoming(grpc);
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(grpc_service)
             .serve_with_incoming_shutdown(incoming, wait(stopped))

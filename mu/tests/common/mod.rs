@@ -39,6 +39,7 @@ pub async fn start_mu(dir: &std::path::Path, gateway_url: &str, cu_grpc: &str) -
     c.grpc_addr = "127.0.0.1:0".parse().expect("addr");
     c.retry_delay = Duration::from_millis(100);
     c.max_retries = 3;
+    c.rate_limit = 0;
     c.max_retry_delay = Duration::from_secs(2);
     c.cron_interval = Duration::from_millis(500);
     ao_mu::serve(c).await.expect("mu")
