@@ -186,6 +186,31 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Accepted connections of a gRPC listener with `TCP_NODELAY` set, for tonic's
+/// `serve_with_incoming`.
+///
+/// Why: tonic sets no-delay only on listeners it binds itself; on a listener we bind (to learn
+/// the port before serving), Nagle's algorithm holds back small responses until the peer's
+/// delayed ACK, about 40 ms per round trip on Linux. Between our units that was most of a
+/// message's latency.
+pub fn grpc_incoming(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+        if let Ok(s) = &s {
+            let _ = s.set_nodelay(true);
+        }
+        s
+    })
+}
+
+/// Set `TCP_NODELAY` on an accepted HTTP connection (for axum's `ListenerExt::tap_io`), for the
+/// reason given at [`grpc_incoming`].
+pub fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,29 +256,4 @@ mod tests {
             r#"{"http":"127.0.0.1:1","grpc":"127.0.0.1:2"}"#
         );
     }
-}
-
-/// Accepted connections of a gRPC listener with `TCP_NODELAY` set, for tonic's
-/// `serve_with_incoming`.
-///
-/// Why: tonic sets no-delay only on listeners it binds itself; on a listener we bind (to learn
-/// the port before serving), Nagle's algorithm holds back small responses until the peer's
-/// delayed ACK, about 40 ms per round trip on Linux. Between our units that was most of a
-/// message's latency.
-pub fn grpc_incoming(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
-        if let Ok(s) = &s {
-            let _ = s.set_nodelay(true);
-        }
-        s
-    })
-}
-
-/// Set `TCP_NODELAY` on an accepted HTTP connection (for axum's `ListenerExt::tap_io`), for the
-/// reason given at [`grpc_incoming`].
-pub fn no_delay(stream: &mut tokio::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
 }
