@@ -111,6 +111,23 @@ pub struct TxQuery {
     pub sort: Sort,
 }
 
+impl TxQuery {
+    /// The newest Scheduler-Location record signed by the SU wallet `address` (spec 1.2): how
+    /// MUs, CUs, SUs and the devnet find where an SU answers.
+    pub fn scheduler_location(address: &str) -> TxQuery {
+        TxQuery {
+            owners: vec![address.to_string()],
+            tags: vec![TagFilter {
+                name: "Type".into(),
+                values: vec!["Scheduler-Location".into()],
+            }],
+            first: 1,
+            sort: Sort::HeightDesc,
+            ..TxQuery::default()
+        }
+    }
+}
+
 /// A `blocks(...)` query.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BlockQuery {

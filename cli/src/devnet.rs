@@ -19,9 +19,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ao_arweave::{
-    Bundler, ClientConfig, Gateway, HttpBundler, HttpGateway, Sort, TagFilter, TxQuery,
-};
+use ao_arweave::{Bundler, ClientConfig, Gateway, HttpBundler, HttpGateway, TxQuery};
 use clap::{Args, Parser};
 use serde_json::json;
 
@@ -188,21 +186,7 @@ async fn start_in_process(a: &DevnetArgs) -> anyhow::Result<(Running, Urls)> {
 }
 
 fn parse_interval(s: &str) -> anyhow::Result<Duration> {
-    let s = s.trim();
-    let (n, ms) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (s, 1000)
-    };
-    let n: u64 = n
-        .trim()
-        .parse()
-        .with_context(|| format!("--block-interval {s:?} is not like 2s, 500ms or 1m"))?;
-    Ok(Duration::from_millis(n.saturating_mul(ms)))
+    ao_arweave::local::parse_duration(s).map_err(|e| anyhow::anyhow!("--block-interval: {e}"))
 }
 
 /// Start a unit binary and read its ready line (`{"http": ..., "grpc": ...}`).
@@ -311,16 +295,7 @@ async fn publish_module(data_dir: &Path, gateway: &str) -> anyhow::Result<String
 /// Wait until the gateway answers the SU's Scheduler-Location (the MU routes by it).
 async fn wait_for_location(gateway: &str, scheduler: &str) -> anyhow::Result<()> {
     let gw = HttpGateway::new(gateway, &ClientConfig::default())?;
-    let query = TxQuery {
-        owners: vec![scheduler.to_string()],
-        tags: vec![TagFilter {
-            name: "Type".into(),
-            values: vec!["Scheduler-Location".into()],
-        }],
-        first: 1,
-        sort: Sort::HeightDesc,
-        ..TxQuery::default()
-    };
+    let query = TxQuery::scheduler_location(scheduler);
     let deadline = Instant::now() + LOCATION_WAIT;
     loop {
         if let Ok(page) = gw.query(&query).await

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ao_arweave::{Gateway, Sort, TagFilter, TxQuery};
+use ao_arweave::{Gateway, TxQuery};
 
 use crate::store::Store;
 use crate::units::{SuClient, UnitError};
@@ -100,16 +100,7 @@ impl Locator {
                 return Ok(c.clone());
             }
         }
-        let query = TxQuery {
-            owners: vec![address.to_string()],
-            tags: vec![TagFilter {
-                name: "Type".into(),
-                values: vec!["Scheduler-Location".into()],
-            }],
-            first: 1,
-            sort: Sort::HeightDesc,
-            ..TxQuery::default()
-        };
+        let query = TxQuery::scheduler_location(address);
         let page = self
             .gateway
             .query(&query)

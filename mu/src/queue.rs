@@ -614,8 +614,9 @@ impl Mu {
     ) -> Result<Task, StepError> {
         let id = item.id();
         if let Some(existing) = self.store.task(&id)? {
-            // The same item again (a client retry): answer as the first time.
-            if existing.stage != Stage::Schedule {
+            // The same item again (a client retry): answer as the first time, unless the first
+            // time it was refused (then try again: the SU may know the process now).
+            if existing.stage != Stage::Schedule && existing.state != State::Dropped {
                 return Ok(existing);
             }
         }

@@ -215,46 +215,45 @@ impl Store {
         Ok(())
     }
 
-    /// Every task not yet finished (to resume after a restart), in id order.
-    pub fn unfinished(&self) -> Result<Vec<Task>, StoreError> {
+    /// Every record of one kind (`prefix`), decoded.
+    fn scan<T: for<'de> Deserialize<'de>>(
+        &self,
+        prefix: u8,
+    ) -> Result<Vec<(String, T)>, StoreError> {
         let mut out = Vec::new();
         for kv in self
             .db
-            .iterator(IteratorMode::From(b"t", Direction::Forward))
+            .iterator(IteratorMode::From(&[prefix], Direction::Forward))
         {
             let (k, v) = kv?;
-            if k.first() != Some(&b't') {
+            if k.first() != Some(&prefix) {
                 break;
             }
-            let t: Task = serde_json::from_slice(&v).map_err(|e| {
-                StoreError::Corrupt(String::from_utf8_lossy(&k).into_owned(), e.to_string())
-            })?;
-            if matches!(t.state, State::Queued | State::Pushed | State::Failed) {
-                out.push(t);
-            }
+            let id = String::from_utf8_lossy(&k[1..]).into_owned();
+            let t = serde_json::from_slice(&v)
+                .map_err(|e| StoreError::Corrupt(id.clone(), e.to_string()))?;
+            out.push((id, t));
         }
         Ok(out)
     }
 
+    fn tasks_where(&self, keep: impl Fn(&Task) -> bool) -> Result<Vec<Task>, StoreError> {
+        Ok(self
+            .scan::<Task>(b't')?
+            .into_iter()
+            .map(|(_, t)| t)
+            .filter(|t| keep(t))
+            .collect())
+    }
+
+    /// Every task not yet finished (to resume after a restart), in id order.
+    pub fn unfinished(&self) -> Result<Vec<Task>, StoreError> {
+        self.tasks_where(|t| matches!(t.state, State::Queued | State::Pushed | State::Failed))
+    }
+
     /// Every task in the dead-letter list.
     pub fn dead_letters(&self) -> Result<Vec<Task>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self
-            .db
-            .iterator(IteratorMode::From(b"t", Direction::Forward))
-        {
-            let (k, v) = kv?;
-            if k.first() != Some(&b't') {
-                break;
-            }
-            let t: Task = serde_json::from_slice(&v).map_err(|e| {
-                StoreError::Corrupt(String::from_utf8_lossy(&k).into_owned(), e.to_string())
-            })?;
-            if t.state == State::DeadLetter {
-                out.push(t);
-            }
-        }
-        Ok(out)
+        self.tasks_where(|t| t.state == State::DeadLetter)
     }
 
     /// The scheduler of a process this MU saw spawned.
@@ -278,21 +277,7 @@ impl Store {
 
     /// Every monitored process.
     pub fn monitors(&self) -> Result<Vec<(String, Monitor)>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self
-            .db
-            .iterator(IteratorMode::From(b"m", Direction::Forward))
-        {
-            let (k, v) = kv?;
-            if k.first() != Some(&b'm') {
-                break;
-            }
-            let pid = String::from_utf8_lossy(&k[1..]).into_owned();
-            let m = serde_json::from_slice(&v)
-                .map_err(|e| StoreError::Corrupt(pid.clone(), e.to_string()))?;
-            out.push((pid, m));
-        }
-        Ok(out)
+        self.scan(b'm')
     }
 
     /// Start (or update) a monitor; with `task`, in the same batch (a tick's results and the

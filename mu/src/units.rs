@@ -60,6 +60,24 @@ fn from_http(status: u16, body: String) -> UnitError {
     }
 }
 
+/// Send an AO HTTP API request to the SU at `url`; its JSON answer, or the error its status means.
+async fn http_json(
+    url: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<serde_json::Value, UnitError> {
+    let r = req
+        .send()
+        .await
+        .map_err(|e| UnitError::Unavailable(format!("SU {url}: {e}")))?;
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap_or_default();
+    if !(200..300).contains(&status) {
+        return Err(from_http(status, body));
+    }
+    serde_json::from_str(&body)
+        .map_err(|e| UnitError::Unavailable(format!("SU {url} answered {body:?}: {e}")))
+}
+
 /// What the SU answered to a scheduled item.
 #[derive(Debug, Clone)]
 pub struct Scheduled {
@@ -122,22 +140,12 @@ impl SuClient {
                 })
             }
             SuClient::Http { url, http } => {
-                let r = http
+                let req = http
                     .post(format!("{url}/"))
                     .header("content-type", "application/octet-stream")
                     .header("accept", "application/json")
-                    .body(item)
-                    .send()
-                    .await
-                    .map_err(|e| UnitError::Unavailable(format!("SU {url}: {e}")))?;
-                let status = r.status().as_u16();
-                let body = r.text().await.unwrap_or_default();
-                if !(200..300).contains(&status) {
-                    return Err(from_http(status, body));
-                }
-                let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
-                    UnitError::Unavailable(format!("SU {url} answered {body:?}: {e}"))
-                })?;
+                    .body(item);
+                let v = http_json(url, req).await?;
                 Ok(Scheduled {
                     id: v["id"].as_str().unwrap_or_default().to_string(),
                     assignment_id: None,
@@ -172,17 +180,7 @@ impl SuClient {
                 if !order.exclude.is_empty() {
                     q.push_str(&format!("&exclude={}", order.exclude.join(",")));
                 }
-                let r = http
-                    .post(q)
-                    .send()
-                    .await
-                    .map_err(|e| UnitError::Unavailable(format!("SU {url}: {e}")))?;
-                let status = r.status().as_u16();
-                let body = r.text().await.unwrap_or_default();
-                if !(200..300).contains(&status) {
-                    return Err(from_http(status, body));
-                }
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let v = http_json(url, http.post(q)).await?;
                 Ok(v["id"].as_str().unwrap_or_default().to_string())
             }
         }
@@ -209,21 +207,11 @@ impl SuClient {
                 Err(s) => Err(from_status(s)),
             },
             SuClient::Http { url, http } => {
-                let r = http
-                    .get(format!("{url}/{id}?process-id={process}"))
-                    .send()
-                    .await
-                    .map_err(|e| UnitError::Unavailable(format!("SU {url}: {e}")))?;
-                if r.status().as_u16() == 404 {
-                    return Ok(None);
+                match http_json(url, http.get(format!("{url}/{id}?process-id={process}"))).await {
+                    Ok(v) => Ok(v["assignment"]["id"].as_str().map(str::to_string)),
+                    Err(UnitError::Refused(404, _)) => Ok(None),
+                    Err(e) => Err(e),
                 }
-                let body = r
-                    .text()
-                    .await
-                    .map_err(|e| UnitError::Unavailable(e.to_string()))?;
-                let v: serde_json::Value = serde_json::from_str(&body)
-                    .map_err(|e| UnitError::Unavailable(e.to_string()))?;
-                Ok(v["assignment"]["id"].as_str().map(str::to_string))
             }
         }
     }
@@ -246,18 +234,7 @@ impl SuClient {
                 })
             }
             SuClient::Http { url, http } => {
-                let r = http
-                    .get(format!("{url}/processes/{pid}"))
-                    .send()
-                    .await
-                    .map_err(|e| UnitError::Unavailable(format!("SU {url}: {e}")))?;
-                let status = r.status().as_u16();
-                let body = r.text().await.unwrap_or_default();
-                if !(200..300).contains(&status) {
-                    return Err(from_http(status, body));
-                }
-                let v: serde_json::Value = serde_json::from_str(&body)
-                    .map_err(|e| UnitError::Unavailable(e.to_string()))?;
+                let v = http_json(url, http.get(format!("{url}/processes/{pid}"))).await?;
                 let tags = v["tags"]
                     .as_array()
                     .map(|a| {

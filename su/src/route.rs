@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ao_arweave::{Gateway, Sort, TagFilter, TxQuery};
+use ao_arweave::{Gateway, TxQuery};
 use ao_core::Signer;
-use ao_core::ao::{SchedulerLocationBuilder, tag, value};
+use ao_core::ao::{SchedulerLocationBuilder, tag};
 use bytes::Bytes;
 
 use crate::error::{Result, SuError};
@@ -84,16 +84,7 @@ impl Router {
         if let Some(hit) = Self::cached(&self.urls, address) {
             return Ok(hit);
         }
-        let query = TxQuery {
-            owners: vec![address.to_string()],
-            tags: vec![TagFilter {
-                name: tag::TYPE.into(),
-                values: vec![value::TYPE_SCHEDULER_LOCATION.into()],
-            }],
-            first: 1,
-            sort: Sort::HeightDesc,
-            ..TxQuery::default()
-        };
+        let query = TxQuery::scheduler_location(address);
         let page = self
             .gateway
             .query(&query)

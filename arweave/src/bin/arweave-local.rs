@@ -19,7 +19,7 @@ struct Cli {
 
     /// Time between blocks (`2s`, `500ms`, `1m`; a bare number is seconds); 0 mines only on
     /// `POST /mine`.
-    #[arg(long, value_name = "DURATION", env = "AO_BLOCK_INTERVAL", value_parser = parse_duration,
+    #[arg(long, value_name = "DURATION", env = "AO_BLOCK_INTERVAL", value_parser = local::parse_duration,
           default_value = "2s")]
     block_interval: Duration,
 
@@ -29,25 +29,6 @@ struct Cli {
 }
 
 /// `2s`, `500ms`, `1m` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale_ms) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (s, 1000)
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 2s, 500ms or 1m"))?;
-    n.checked_mul(scale_ms)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{s}` is too long"))
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -67,19 +48,4 @@ async fn main() -> anyhow::Result<()> {
     ao_runtime::shutdown_signal().await;
     gateway.shutdown().await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("soon").is_err());
-    }
 }
