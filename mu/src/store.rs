@@ -6,6 +6,8 @@
 //!   every stage it completes; a task and the children its result causes are written in one synced
 //!   batch, so a crash loses nothing acknowledged and creates nothing twice.
 //! - `i{item id}` -> task id: find a task (for `Trace`) by the id of the item it pushed.
+//! - `u{task id}` -> empty, while the task is unfinished: what a restart resumes, read without
+//!   scanning the finished tasks kept for traces.
 //! - `p{process id}` -> scheduler address of a process this MU has seen spawned.
 //! - `m{process id}` -> [`Monitor`] JSON: a process whose cron results are pushed.
 
@@ -152,6 +154,29 @@ fn key(kind: u8, id: &str) -> Vec<u8> {
     k
 }
 
+/// Whether a task still has work to do (it is resumed after a restart).
+fn unfinished(t: &Task) -> bool {
+    matches!(t.state, State::Queued | State::Pushed | State::Failed)
+}
+
+/// Add a task to a batch, with its indexes: `i` (its item id) and `u` (present while unfinished,
+/// so a restart reads the pending work, not the whole history kept for traces).
+fn add_task(batch: &mut WriteBatch, t: &Task) -> Result<(), StoreError> {
+    let v = serde_json::to_vec(t).map_err(|e| StoreError::Corrupt(t.id.clone(), e.to_string()))?;
+    batch.put(key(b't', &t.id), v);
+    if let Some(item) = &t.item_id
+        && *item != t.id
+    {
+        batch.put(key(b'i', item), t.id.as_bytes());
+    }
+    if unfinished(t) {
+        batch.put(key(b'u', &t.id), b"");
+    } else {
+        batch.delete(key(b'u', &t.id));
+    }
+    Ok(())
+}
+
 fn synced() -> WriteOptions {
     let mut w = WriteOptions::default();
     w.set_sync(true);
@@ -202,14 +227,7 @@ impl Store {
     pub fn put_tasks(&self, tasks: &[&Task]) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         for t in tasks {
-            let v = serde_json::to_vec(t)
-                .map_err(|e| StoreError::Corrupt(t.id.clone(), e.to_string()))?;
-            batch.put(key(b't', &t.id), v);
-            if let Some(item) = &t.item_id
-                && *item != t.id
-            {
-                batch.put(key(b'i', item), t.id.as_bytes());
-            }
+            add_task(&mut batch, t)?;
         }
         self.db.write_opt(batch, &synced())?;
         Ok(())
@@ -248,7 +266,22 @@ impl Store {
 
     /// Every task not yet finished (to resume after a restart), in id order.
     pub fn unfinished(&self) -> Result<Vec<Task>, StoreError> {
-        self.tasks_where(|t| matches!(t.state, State::Queued | State::Pushed | State::Failed))
+        let mut out = Vec::new();
+        for kv in self
+            .db
+            .iterator(IteratorMode::From(b"u", Direction::Forward))
+        {
+            let (k, _) = kv?;
+            if k.first() != Some(&b'u') {
+                break;
+            }
+            if let Some(t) = self.task(&String::from_utf8_lossy(&k[1..]))?
+                && unfinished(&t)
+            {
+                out.push(t);
+            }
+        }
+        Ok(out)
     }
 
     /// Every task in the dead-letter list.
@@ -293,9 +326,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(pid.to_string(), e.to_string()))?;
         batch.put(key(b'm', pid), v);
         if let Some(t) = task {
-            let v = serde_json::to_vec(t)
-                .map_err(|e| StoreError::Corrupt(t.id.clone(), e.to_string()))?;
-            batch.put(key(b't', &t.id), v);
+            add_task(&mut batch, t)?;
         }
         self.db.write_opt(batch, &synced())?;
         Ok(())
@@ -305,5 +336,56 @@ impl Store {
     pub fn delete_monitor(&self, pid: &str) -> Result<(), StoreError> {
         self.db.delete_opt(key(b'm', pid), &synced())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crank::AssignOrder;
+
+    fn task(id: &str, state: State) -> Task {
+        let mut t = crate::queue::new_task(
+            id.to_string(),
+            None,
+            None,
+            Work::Assign(AssignOrder {
+                process: "P".into(),
+                message: "M".into(),
+                base_layer: false,
+                exclude: Vec::new(),
+            }),
+        );
+        t.state = state;
+        t
+    }
+
+    #[test]
+    fn a_restart_reads_only_unfinished_tasks_and_they_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            let (a, b, c) = (
+                task("a", State::Queued),
+                task("b", State::Computed),
+                task("c", State::Failed),
+            );
+            store.put_tasks(&[&a, &b, &c]).expect("put");
+            let mut done = a.clone();
+            done.state = State::Computed;
+            store.put_tasks(&[&done]).expect("finish a");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        let ids: Vec<String> = store
+            .unfinished()
+            .expect("unfinished")
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, ["c"]);
+        assert_eq!(
+            store.task("a").expect("a").map(|t| t.state),
+            Some(State::Computed)
+        );
     }
 }
