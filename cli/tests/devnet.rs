@@ -176,3 +176,59 @@ fn each_unit_as_its_own_process_with_separate() {
     assert!(out.contains("\"42\""), "{out}");
     stop(child);
 }
+
+#[test]
+fn the_console_shows_a_message_that_arrives_through_the_mu() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (child, v) = devnet(&dir.path().join("net"), false);
+    let file = dir.path().join("devnet.json");
+    std::fs::write(&file, v.to_string()).expect("devnet file");
+    let ao = |home: &std::path::Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ao"))
+            .args(args)
+            .arg("--devnet-file")
+            .arg(&file)
+            .env("HOME", home)
+            .output()
+            .expect("ao");
+        assert!(
+            out.status.success(),
+            "ao {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let me = dir.path().join("me");
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&me).expect("home");
+    std::fs::create_dir_all(&other).expect("home");
+    let pid = ao(&me, &["spawn", "--name", "listener"]);
+
+    let mut console = Command::new(env!("CARGO_BIN_EXE_ao"))
+        .args(["console", &pid, "--devnet-file"])
+        .arg(&file)
+        .env("HOME", &me)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("console");
+    let mut stdin = console.stdin.take().expect("stdin");
+    writeln!(stdin, "return 'ready'").expect("write");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Someone else's message, through the MU, into the process's Inbox.
+    ao(&other, &["send", &pid, "--action", "Hello-There"]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    writeln!(stdin, ".exit").expect("write");
+    drop(stdin);
+    let out = console.wait_with_output().expect("console output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ready"), "{text}");
+    assert!(
+        text.contains("New Message From") && text.contains("Action = Hello-There"),
+        "the console did not show the message: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(child);
+}
