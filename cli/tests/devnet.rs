@@ -8,8 +8,21 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+/// A running `ao devnet`, killed if a test fails before stopping it (so no devnet outlives its
+/// test).
+struct Devnet(Option<Child>);
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Start `ao devnet` on `dir` with free ports; the child and its JSON line.
-fn devnet(dir: &std::path::Path, separate: bool) -> (Child, Value) {
+fn devnet(dir: &std::path::Path, separate: bool) -> (Devnet, Value) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ao"));
     cmd.args(["devnet", "--data-dir"])
         .arg(dir)
@@ -42,10 +55,14 @@ fn devnet(dir: &std::path::Path, separate: bool) -> (Child, Value) {
             "{key} in {v}"
         );
     }
-    (child, v)
+    (Devnet(Some(child)), v)
 }
 
-fn stop(mut child: Child) {
+/// Stop it as a user does (SIGTERM) and check that it exits cleanly.
+fn stop(mut devnet: Devnet) {
+    let Some(mut child) = devnet.0.take() else {
+        return;
+    };
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -9,8 +9,18 @@ use std::time::{Duration, Instant};
 
 use common::Computer;
 
+/// The `mu` process, killed when dropped, so a failing test leaves none behind.
+struct Mu(Child);
+
+impl Drop for Mu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Start the `mu` binary; it and its HTTP URL (from the ready line).
-fn start(flags: &[String]) -> (Child, String) {
+fn start(flags: &[String]) -> (Mu, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mu"))
         .args(flags)
         .stdout(Stdio::piped())
@@ -23,7 +33,7 @@ fn start(flags: &[String]) -> (Child, String) {
         .expect("ready line");
     let v: serde_json::Value = serde_json::from_str(&line).expect("ready json");
     let url = format!("http://{}", v["http"].as_str().expect("http"));
-    (child, url)
+    (Mu(child), url)
 }
 
 const LAST: u64 = 40;
@@ -61,8 +71,8 @@ async fn a_chain_survives_sigkill_of_the_mu_with_no_message_delivered_twice() {
         assert!(Instant::now() < deadline, "the chain did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    mu.kill().expect("SIGKILL");
-    let _ = mu.wait();
+    mu.0.kill().expect("SIGKILL");
+    let _ = mu.0.wait();
     let before: u64 = c.peek(&a, "#Seen").await.parse().unwrap_or(0);
     assert!(
         before < LAST / 2,
@@ -70,7 +80,7 @@ async fn a_chain_survives_sigkill_of_the_mu_with_no_message_delivered_twice() {
         LAST / 2
     );
 
-    let (mut mu, url) = start(&flags);
+    let (mu, url) = start(&flags);
     c.mu_url = url;
     let want_a: Vec<String> = (1..=LAST).step_by(2).map(|n| n.to_string()).collect();
     let want_b: Vec<String> = (2..=LAST).step_by(2).map(|n| n.to_string()).collect();
@@ -81,7 +91,6 @@ async fn a_chain_survives_sigkill_of_the_mu_with_no_message_delivered_twice() {
     // Nothing more arrives later either.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(c.peek(&b, "#Seen").await, (LAST / 2).to_string());
-    let _ = mu.kill();
-    let _ = mu.wait();
+    drop(mu);
     c.stop().await;
 }
