@@ -552,10 +552,9 @@ impl Mu {
         tokio::spawn(async move {
             for t in tasks {
                 let t = mu.run(t, true).await;
+                // Anything else is finished (a wallet upload) or given up (dead letter, dropped).
                 if t.stage == Stage::PullResult {
                     mu.drive(t);
-                } else if t.state == State::Computed {
-                    // A wallet upload: nothing follows.
                 }
             }
         });

@@ -40,15 +40,8 @@ local function includes(list, value)
   return false
 end
 
-local function isArray(t)
-  if type(t) ~= 'table' then return false end
-  local n = 0
-  for k in pairs(t) do
-    if math.type(k) ~= 'integer' or k < 1 then return false end
-    n = n + 1
-  end
-  return n == #t
-end
+-- Lists are told from maps as utils does.
+local isArray = require('.utils').isArray
 
 local function tagValue(name, value)
   local kind = type(value)
