@@ -58,6 +58,7 @@ async fn main() {
         http_addr: "127.0.0.1:0".parse().expect("addr"),
         block_interval: Duration::ZERO,
         max_item_size: local::DEFAULT_MAX_ITEM_SIZE,
+        http_limits: ao_runtime::http::HttpLimits::new(local::DEFAULT_MAX_ITEM_SIZE),
     })
     .await
     .expect("serve");

@@ -4,6 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use ao_runtime::ServerArgs;
+use ao_runtime::http::HttpLimitArgs;
+use ao_runtime::wallet_file::WalletFileError;
 use clap::Parser;
 
 use crate::process::{
@@ -26,6 +28,9 @@ pub const DEFAULT_SU_URL: &str = "http://127.0.0.1:9001";
 pub const DEFAULT_CHECKPOINT_UPLOAD_INTERVAL_SECS: u64 = 3600;
 /// The local gateway.
 pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:1984";
+/// Largest HTTP request body: a dry-run message is a small JSON object; 10 MiB, the units' item
+/// limit, leaves room for a message carrying a large data field.
+pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `cu`: the ao-rs Compute Unit.
 ///
@@ -110,14 +115,22 @@ pub struct CuArgs {
     /// Largest `Compute-Limit` a process may ask for; larger ones are refused (413).
     #[arg(long, value_name = "GAS", env = "AO_CU_MAX_COMPUTE_LIMIT", default_value_t = DEFAULT_MAX_COMPUTE_LIMIT)]
     pub max_compute_limit: u64,
+
+    /// Largest HTTP request body (a dry-run message), in bytes (larger answers 413).
+    #[arg(long, value_name = "BYTES", env = "AO_CU_MAX_BODY", default_value_t = DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+
+    /// Limits of the HTTP API, shared by every ao-rs server.
+    #[command(flatten)]
+    pub limits: HttpLimitArgs,
 }
 
 /// Why the flags cannot make a [`crate::Config`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The wallet file cannot be read, parsed or created.
-    #[error("wallet {0}: {1}")]
-    Wallet(PathBuf, String),
+    /// The wallet file cannot be read, parsed or created, or others can read it.
+    #[error(transparent)]
+    Wallet(#[from] WalletFileError),
     /// A gateway or bundler URL is not usable.
     #[error("{0}")]
     Client(String),
@@ -129,24 +142,19 @@ impl CuArgs {
     pub fn into_config(self) -> Result<crate::Config, ConfigError> {
         use std::sync::Arc;
 
-        use ao_core::wallet::{Wallet, WalletKind};
+        use ao_core::wallet::WalletKind;
 
         let data_dir = self.server.data_dir_or(DEFAULT_DATA_DIR);
         let wallet_path = self
             .wallet
             .clone()
             .unwrap_or_else(|| data_dir.join("wallet.json"));
-        let werr = |e: String| ConfigError::Wallet(wallet_path.clone(), e);
-        let wallet = match std::fs::read_to_string(&wallet_path) {
-            Ok(text) => Wallet::from_json(&text).map_err(|e| werr(e.to_string()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.wallet.is_none() => {
-                let w = Wallet::generate(WalletKind::Ed25519).map_err(|e| werr(e.to_string()))?;
-                std::fs::create_dir_all(&data_dir).map_err(|e| werr(e.to_string()))?;
-                std::fs::write(&wallet_path, w.to_json()).map_err(|e| werr(e.to_string()))?;
-                w
-            }
-            Err(e) => return Err(werr(e.to_string())),
-        };
+        // Created (ed25519) only at the default path; a named wallet must exist.
+        let create = self.wallet.is_none().then_some(WalletKind::Ed25519);
+        let (wallet, created) = ao_runtime::wallet_file::load_or_create(&wallet_path, create)?;
+        if created {
+            tracing::info!("created an ed25519 wallet at {}", wallet_path.display());
+        }
         let address = wallet.address();
         let wallet = Arc::new(wallet);
         let client = ao_arweave::ClientConfig::default();
@@ -188,6 +196,7 @@ impl CuArgs {
             busy_threshold: (self.busy_threshold_ms > 0)
                 .then(|| std::time::Duration::from_millis(self.busy_threshold_ms)),
             arweave_checkpoints,
+            http_limits: self.limits.limits(self.max_body),
         })
     }
 }

@@ -70,6 +70,8 @@ pub struct Config {
     pub busy_threshold: Option<std::time::Duration>,
     /// Checkpoints on Arweave (upload, and loading from trusted owners), when configured.
     pub arweave_checkpoints: Option<arweave_checkpoint::ArweaveCheckpoints>,
+    /// Limits of the HTTP API.
+    pub http_limits: ao_runtime::http::HttpLimits,
 }
 
 impl Config {
@@ -91,6 +93,7 @@ impl Config {
             evaluation: process::EvaluatorConfig::default(),
             busy_threshold: None,
             arweave_checkpoints: None,
+            http_limits: ao_runtime::http::HttpLimits::new(config::DEFAULT_MAX_BODY),
         }
     }
 }
@@ -176,20 +179,12 @@ pub async fn serve(config: Config) -> Result<RunningCu, StartError> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let app = http::router(api);
-    let http_task = {
-        let stopped = stopped.clone();
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(
-                axum::serve::ListenerExt::tap_io(http_listener, ao_runtime::no_delay),
-                app,
-            )
-            .with_graceful_shutdown(wait(stopped))
-            .await
-            {
-                tracing::error!("CU HTTP server failed: {e}");
-            }
-        })
-    };
+    let http_task = tokio::spawn(ao_runtime::http::serve(
+        http_listener,
+        app,
+        config.http_limits.clone(),
+        wait(stopped.clone()),
+    ));
     let grpc_service = grpc::service(evaluator.clone(), config.address.clone());
     let grpc_task = tokio::spawn(async move {
         let incoming = ao_runtime::grpc_incoming(grpc_listener);

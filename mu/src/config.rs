@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ao_arweave::{Bundler, ClientConfig, Gateway, HttpBundler, HttpGateway};
-use ao_core::wallet::{Ed25519Wallet, Wallet};
-use ao_runtime::ServerArgs;
+use ao_core::wallet::{Ed25519Wallet, Wallet, WalletKind};
+use ao_runtime::http::{HttpLimitArgs, HttpLimits};
+use ao_runtime::wallet_file::{self, WalletFileError};
+use ao_runtime::{ServerArgs, parse_addr};
 use clap::Parser;
 
 /// Data directory when `--data-dir` is not given, beside the other units' `.ao-data/*`.
@@ -38,7 +40,15 @@ pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(3600);
 /// Largest item accepted: the reference's 10 MiB body limit.
 pub const DEFAULT_MAX_ITEM_SIZE: usize = 10 * 1024 * 1024;
 /// Deadline of one HTTP request: an SU write takes milliseconds; a minute means it is stuck.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = ao_runtime::http::DEFAULT_REQUEST_TIMEOUT;
+/// How far the admin listener's port is from the HTTP port when `--admin-addr` is not given
+/// (3005 -> 3007, after the gRPC port 3006).
+pub const ADMIN_PORT_OFFSET: u16 = 2;
+/// Admin listener of an MU configured in code (tests, the devnet in one process): loopback, any
+/// free port, so several MUs on one machine do not collide; [`crate::RunningMu::admin_addr`] says
+/// which.
+pub const DEFAULT_ADMIN_ADDR: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
 /// How often monitored processes' cron results are read: the reference's 10 s job.
 pub const DEFAULT_CRON_INTERVAL: Duration = Duration::from_secs(10);
 /// Wallet file name inside the data directory when `--wallet` is not given.
@@ -86,6 +96,14 @@ pub struct MuArgs {
     /// How often monitored processes' cron results are pushed, in ms.
     #[arg(long, value_name = "MS", env = "AO_MU_CRON_INTERVAL", default_value_t = DEFAULT_CRON_INTERVAL.as_millis() as u64)]
     pub cron_interval: u64,
+    /// Address of the operator listener (`/dead-letters`, re-push), never the public API.
+    /// Default: loopback, the HTTP port + 2 (3007), or a free port when the HTTP port is 0.
+    #[arg(long, value_name = "HOST:PORT", env = "AO_MU_ADMIN_ADDR", value_parser = parse_addr)]
+    pub admin_addr: Option<SocketAddr>,
+    /// Limits of the HTTP API (and of the gRPC API where they apply), shared by every ao-rs
+    /// server.
+    #[command(flatten)]
+    pub limits: HttpLimitArgs,
 }
 
 /// Everything [`crate::serve`] needs.
@@ -120,6 +138,11 @@ pub struct Config {
     pub max_item_size: usize,
     /// HTTP request deadline.
     pub request_timeout: Duration,
+    /// The operator listener (dead letters, re-push).
+    pub admin_addr: SocketAddr,
+    /// Limits of the HTTP API: its timeouts, requests in flight and trusted proxies (the largest
+    /// body is `max_item_size`, the deadline `request_timeout`).
+    pub http_limits: HttpLimits,
     /// Cron tick.
     pub cron_interval: Duration,
 }
@@ -127,7 +150,10 @@ pub struct Config {
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The wallet file cannot be read, parsed or created, or is not ed25519.
+    /// The wallet file cannot be read, parsed or created, or others can read it.
+    #[error(transparent)]
+    WalletFile(#[from] WalletFileError),
+    /// The wallet is not ed25519.
     #[error("wallet {path}: {reason}")]
     Wallet {
         /// The file.
@@ -169,6 +195,8 @@ impl Config {
             rate_window: DEFAULT_RATE_WINDOW,
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            admin_addr: DEFAULT_ADMIN_ADDR,
+            http_limits: HttpLimits::new(DEFAULT_MAX_ITEM_SIZE),
             cron_interval: DEFAULT_CRON_INTERVAL,
         })
     }
@@ -198,35 +226,36 @@ impl MuArgs {
         config.rate_window = Duration::from_secs(self.rate_window.max(1));
         config.max_item_size = self.max_item_size;
         config.cron_interval = Duration::from_millis(self.cron_interval.max(100));
+        config.http_limits = self.limits.limits(self.max_item_size);
+        config.request_timeout = self.limits.request_timeout;
+        config.admin_addr = self.admin_addr.unwrap_or_else(|| {
+            let port = match config.http_addr.port() {
+                0 => 0,
+                p => p.checked_add(ADMIN_PORT_OFFSET).unwrap_or(0),
+            };
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+        });
         Ok(config)
     }
 }
 
-/// Read the MU's ed25519 JWK; when `create` and the file is missing, make one there.
+/// Read the MU's ed25519 JWK (through [`wallet_file`], as every unit); when `create` and the file
+/// is missing, make one there.
 pub fn load_or_create_wallet(path: &Path, create: bool) -> Result<Ed25519Wallet, ConfigError> {
-    let err = |reason: String| ConfigError::Wallet {
-        path: path.to_path_buf(),
-        reason,
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => match Wallet::from_json(&text).map_err(|e| err(e.to_string()))? {
-            Wallet::Ed25519(w) => Ok(w),
-            _ => Err(err(
-                "the MU signs with ed25519, whose signatures are deterministic, so that a push \
-                 redone after a crash is the same item (an RSA or secp256k1 key would sign it anew)"
-                    .into(),
-            )),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            let w = Ed25519Wallet::generate();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let (wallet, created) =
+        wallet_file::load_or_create(path, create.then_some(WalletKind::Ed25519))?;
+    match wallet {
+        Wallet::Ed25519(w) => {
+            if created {
+                tracing::info!("created an ed25519 wallet at {}", path.display());
             }
-            let text = serde_json::to_string_pretty(&w.to_jwk()).map_err(|e| err(e.to_string()))?;
-            std::fs::write(path, text).map_err(|e| err(e.to_string()))?;
-            tracing::info!("created an ed25519 wallet at {}", path.display());
             Ok(w)
         }
-        Err(e) => Err(err(e.to_string())),
+        _ => Err(ConfigError::Wallet {
+            path: path.to_path_buf(),
+            reason: "the MU signs with ed25519, whose signatures are deterministic, so that a push \
+                     redone after a crash is the same item (an RSA or secp256k1 key would sign it anew)"
+                .into(),
+        }),
     }
 }

@@ -21,9 +21,50 @@ pub struct Service {
     api: Arc<Api>,
 }
 
-/// The tonic server for `api`.
+/// Room for the protobuf framing around an item (field tags, lengths, the client address) in
+/// a request's decode limit.
+pub const REQUEST_OVERHEAD: usize = 4096;
+
+/// The tonic server for `api`: no request larger than the largest item and its framing is
+/// decoded, the same limit as the HTTP API's body.
 pub fn service(api: Arc<Api>) -> MessengerServer<Service> {
-    MessengerServer::new(Service { api }).max_decoding_message_size(16 << 20)
+    let max = api.max_item_size.saturating_add(REQUEST_OVERHEAD);
+    MessengerServer::new(Service { api }).max_decoding_message_size(max)
+}
+
+impl Service {
+    /// Refuse an item over the largest size, as the HTTP API answers 413.
+    fn check_size(&self, item: &[u8]) -> Result<(), Status> {
+        if item.len() > self.api.max_item_size {
+            return Err(Status::out_of_range(format!(
+                "the item is {} bytes; the largest accepted is {}",
+                item.len(),
+                self.api.max_item_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Count a request against its client's per-IP limit, as the HTTP API does: the peer, or
+    /// the `client_ip` a trusted proxy (`--trusted-proxy`) reports; a `client_ip` from anyone
+    /// else is ignored (it would let a client pick its own bucket).
+    fn check_client<T>(&self, req: &Request<T>, reported: Option<&str>) -> Result<(), Status> {
+        let peer = req.remote_addr().map(|a| a.ip());
+        let reported = reported.and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
+        let client = match (peer, reported) {
+            (Some(p), Some(r))
+                if ao_runtime::client_ip::is_trusted(p, &self.api.trusted_proxies) =>
+            {
+                Some(r)
+            }
+            (Some(p), _) => Some(p),
+            (None, _) => None,
+        };
+        match client {
+            Some(ip) => self.api.per_ip.check(&ip.to_string()).map_err(|e| e.grpc()),
+            None => Ok(()),
+        }
+    }
 }
 
 fn target(item: bytes::Bytes) -> Result<String, Status> {
@@ -36,10 +77,9 @@ fn target(item: bytes::Bytes) -> Result<String, Status> {
 #[tonic::async_trait]
 impl Messenger for Service {
     async fn send(&self, req: Request<SendRequest>) -> Result<Response<SendResponse>, Status> {
+        self.check_client(&req, req.get_ref().client_ip.as_deref())?;
         let r = req.into_inner();
-        if let Some(ip) = &r.client_ip {
-            self.api.wallets.check(ip).map_err(|e| e.grpc())?;
-        }
+        self.check_size(&r.item)?;
         let t = ingress::accept(&self.api.mu, &self.api.wallets, r.item.into())
             .await
             .map_err(|e| e.grpc())?;
@@ -51,6 +91,7 @@ impl Messenger for Service {
     }
 
     async fn assign(&self, req: Request<AssignRequest>) -> Result<Response<SendResponse>, Status> {
+        self.check_client(&req, req.get_ref().client_ip.as_deref())?;
         let r = req.into_inner();
         let order = AssignOrder {
             process: r.process_id,
@@ -72,7 +113,10 @@ impl Messenger for Service {
         &self,
         req: Request<MonitorRequest>,
     ) -> Result<Response<MonitorResponse>, Status> {
-        let pid = target(req.into_inner().item.into())?;
+        self.check_client(&req, None)?;
+        let item = req.into_inner().item;
+        self.check_size(&item)?;
+        let pid = target(item.into())?;
         monitor::start(&self.api.mu, &pid)
             .await
             .map_err(|e| e.grpc())?;
@@ -86,7 +130,10 @@ impl Messenger for Service {
         &self,
         req: Request<MonitorRequest>,
     ) -> Result<Response<MonitorResponse>, Status> {
-        let pid = target(req.into_inner().item.into())?;
+        self.check_client(&req, None)?;
+        let item = req.into_inner().item;
+        self.check_size(&item)?;
+        let pid = target(item.into())?;
         monitor::stop(&self.api.mu, &pid).map_err(|e| e.grpc())?;
         Ok(Response::new(MonitorResponse {
             process_id: pid,

@@ -1,14 +1,13 @@
 //! The AO HTTP API of the MU (spec 3.2), which aoconnect speaks: `POST /` for items and
 //! assignments, `POST|DELETE /monitor/{pid}`, `GET /`, plus `/health`, `/metrics`, and our own
-//! `/trace/{id}` and dead-letter endpoints. Limits are tower layers around the router.
+//! `/trace/{id}`; the dead-letter endpoints on the admin router. Limits are tower layers around
+//! the router.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,6 +27,12 @@ pub struct Api {
     pub mu: Arc<Mu>,
     /// Per-wallet limit.
     pub wallets: RateLimiter,
+    /// Per-client-IP limit (shared by HTTP and gRPC).
+    pub per_ip: Arc<RateLimiter>,
+    /// Largest item (HTTP body, gRPC item).
+    pub max_item_size: usize,
+    /// Peers whose client address (`X-Real-IP`, gRPC `client_ip`) is believed.
+    pub trusted_proxies: Vec<ao_runtime::client_ip::IpNet>,
 }
 
 type Shared = State<Arc<Api>>;
@@ -168,29 +173,29 @@ async fn repush(State(api): Shared, Path(task): Path<String>) -> Response {
     }
 }
 
-/// The router with its limits: body size, per-IP rate, a deadline per request.
-pub fn router(
-    api: Arc<Api>,
-    max_item_size: usize,
-    per_ip: Arc<RateLimiter>,
-    timeout: Duration,
-) -> Router {
+/// The public router with its limits: body size, per-IP rate. The deadline, the body read and the
+/// bound on requests in flight are the server's ([`ao_runtime::http::serve`]).
+pub fn router(api: Arc<Api>, max_item_size: usize, per_ip: Arc<RateLimiter>) -> Router {
     Router::new()
         .route("/", post(post_root).get(get_root))
         .route("/monitor/{pid}", post(post_monitor).delete(delete_monitor))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/trace/{id}", get(get_trace))
-        .route("/dead-letters", get(dead_letters))
-        .route("/dead-letters/{task}", post(repush))
         .with_state(api)
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    err(MuError::Unavailable("the request took too long".into()))
-                }))
-                .layer(tower::timeout::TimeoutLayer::new(timeout))
                 .layer(axum::middleware::from_fn_with_state(per_ip, limits::per_ip))
                 .layer(DefaultBodyLimit::max(max_item_size)),
         )
+}
+
+/// The operator's router, served on the admin listener only (`--admin-addr`, loopback by
+/// default): listing dead letters and pushing one again are not for the public.
+pub fn admin_router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/dead-letters", get(dead_letters))
+        .route("/dead-letters/{task}", post(repush))
+        .with_state(api)
 }

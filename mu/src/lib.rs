@@ -78,6 +78,8 @@ pub struct RunningMu {
     pub http_addr: SocketAddr,
     /// Bound gRPC address.
     pub grpc_addr: SocketAddr,
+    /// Bound admin address (dead letters, re-push; not the public API).
+    pub admin_addr: SocketAddr,
     /// The MU's wallet address (list it as `Authority` on processes that should trust pushes).
     pub address: String,
     /// The messenger, for in-process callers.
@@ -154,44 +156,48 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
     let grpc_addr = grpc
         .local_addr()
         .map_err(|e| StartError::Bind(config.grpc_addr, e))?;
+    let admin = bind(config.admin_addr).await?;
+    let admin_addr = admin
+        .local_addr()
+        .map_err(|e| StartError::Bind(config.admin_addr, e))?;
 
-    let api = Arc::new(http::Api {
-        mu: mu.clone(),
-        wallets: limits::RateLimiter::new(config.rate_limit, config.rate_window),
-    });
     let per_ip = Arc::new(limits::RateLimiter::new(
         config.rate_limit,
         config.rate_window,
     ));
-    let app = http::router(
-        api.clone(),
-        config.max_item_size,
-        per_ip,
-        config.request_timeout,
-    );
+    let api = Arc::new(http::Api {
+        mu: mu.clone(),
+        wallets: limits::RateLimiter::new(config.rate_limit, config.rate_window),
+        per_ip: per_ip.clone(),
+        max_item_size: config.max_item_size,
+        trusted_proxies: config.http_limits.trusted_proxies.clone(),
+    });
+    let app = http::router(api.clone(), config.max_item_size, per_ip);
+    let mut http_limits = config.http_limits.clone();
+    http_limits.max_body = config.max_item_size;
+    http_limits.request_timeout = config.request_timeout;
     let (stop, stopped) = watch::channel(false);
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let http_task = {
-        let stopped = stopped.clone();
-        tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(
-                axum::serve::ListenerExt::tap_io(http, ao_runtime::no_delay),
-                service,
-            )
-            .with_graceful_shutdown(wait(stopped))
-            .await
-            {
-                tracing::error!("HTTP server failed: {e}");
-            }
-        })
-    };
+    let http_task = tokio::spawn(ao_runtime::http::serve(
+        http,
+        app,
+        http_limits.clone(),
+        wait(stopped.clone()),
+    ));
+    let admin_task = tokio::spawn(ao_runtime::http::serve(
+        admin,
+        http::admin_router(api.clone()),
+        http_limits.clone(),
+        wait(stopped.clone()),
+    ));
     let grpc_service = grpc::service(api);
+    let grpc_timeout = config.request_timeout;
     let grpc_task = tokio::spawn(async move {
         let incoming = ao_runtime::grpc_incoming(grpc);
         if let Err(e) = tonic::transport::Server::builder()
+            .timeout(grpc_timeout)
             .add_service(grpc_service)
             .serve_with_incoming_shutdown(incoming, wait(stopped))
             .await
@@ -201,14 +207,15 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
     });
     let cron = monitor::spawn(mu.clone(), config.cron_interval);
     let address = mu.address.clone();
-    tracing::info!(%http_addr, %grpc_addr, %address, "MU serving");
+    tracing::info!(%http_addr, %grpc_addr, %admin_addr, %address, "MU serving");
     Ok(RunningMu {
         http_addr,
         grpc_addr,
+        admin_addr,
         address,
         mu,
         stop,
-        servers: vec![http_task, grpc_task],
+        servers: vec![http_task, admin_task, grpc_task],
         background: vec![cron],
     })
 }

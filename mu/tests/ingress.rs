@@ -192,7 +192,24 @@ async fn work_that_keeps_failing_is_dead_lettered_and_can_be_pushed_again() {
         )
         .await;
     assert_eq!(r["Assignments"].as_array().map(Vec::len), Some(1), "{r}");
-    let url = format!("{}/dead-letters", c.mu_url());
+    // Operator actions: on the admin listener, not on the public API.
+    let admin = c.mu.as_ref().expect("in-process mu").admin_addr;
+    assert!(admin.ip().is_loopback(), "{admin}");
+    let url = format!("http://{admin}/dead-letters");
+    let public = format!("{}/dead-letters", c.mu_url());
+    let r = c.http.get(&public).send().await.expect("public list");
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "dead letters listed on the public API"
+    );
+    let r = c
+        .http
+        .post(format!("{public}/any-task"))
+        .send()
+        .await
+        .expect("public re-push");
+    assert_eq!(r.status().as_u16(), 404, "re-push on the public API");
     let deadline = Instant::now() + Duration::from_secs(30);
     let letters = loop {
         let r = c.http.get(&url).send().await.expect("dead letters");

@@ -9,6 +9,11 @@
 //! - [`ready_line`]: once a server is listening, one JSON line on stdout with its bound addresses
 //!   (`{"http": "127.0.0.1:PORT", ...}`), so a script that asked for port 0 learns the real port.
 //! - [`shutdown_signal`]: resolves on Ctrl-C or SIGTERM, for graceful shutdown.
+//! - [`http`]: the HTTP server of every unit with its limits (header and body read timeouts,
+//!   `Content-Length` checked before the body, requests in flight, deadline), and
+//!   [`http::HttpLimitArgs`], their flags. [`client_ip`]: `X-Real-IP` believed only from trusted
+//!   proxies.
+//! - [`wallet_file`]: private key files, created 0600 and refused when others can read them.
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
@@ -18,6 +23,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+
+pub mod client_ip;
+pub mod http;
+pub mod wallet_file;
 
 /// Log format used when neither `--log-format` nor `AO_LOG_FORMAT` is given: text, because a person
 /// at a terminal is the common first reader; deployments that ship logs ask for `json`.
@@ -102,6 +111,27 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     addrs
         .next()
         .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
+/// Parse a duration as people write it: `500ms`, `2s`, `1m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, scale_ms) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (s, 1000)
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 2s, 500ms or 1m"))?;
+    n.checked_mul(scale_ms)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("`{s}` is too long"))
 }
 
 /// Why logging could not be set up.
@@ -239,6 +269,17 @@ mod tests {
         assert_eq!(cli.server.log_format, LogFormat::Json);
         let default: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(cli.server.grpc_addr_or(default), default);
+    }
+
+    #[test]
+    fn durations_parse() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! the library runs from, so tests and benchmarks start an SU without a command line.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ao_arweave::{Bundler, ClientConfig, Gateway, HttpBundler, HttpGateway};
 use ao_core::wallet::{Wallet, WalletKind};
 use ao_runtime::ServerArgs;
+use ao_runtime::http::{HttpLimitArgs, HttpLimits};
+use ao_runtime::wallet_file::{self, WalletFileError};
 use clap::Parser;
 
 use crate::height::DEFAULT_HEIGHT_REFRESH;
@@ -78,6 +80,10 @@ pub struct SuArgs {
     /// `Time-To-Live` of the published Scheduler-Location, in ms.
     #[arg(long, value_name = "MS", env = "AO_SU_LOCATION_TTL", default_value_t = DEFAULT_LOCATION_TTL_MS)]
     pub location_ttl: u64,
+
+    /// Limits of the HTTP API, shared by every ao-rs server.
+    #[command(flatten)]
+    pub limits: HttpLimitArgs,
 }
 
 /// Everything [`crate::serve`] needs.
@@ -106,19 +112,16 @@ pub struct Config {
     pub location_ttl_ms: u64,
     /// How often the block height is refreshed.
     pub height_refresh: Duration,
+    /// Limits of the HTTP API (its largest body is set to `max_item_size` when serving).
+    pub http_limits: HttpLimits,
 }
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The wallet file cannot be read, parsed or created.
-    #[error("wallet {path}: {reason}")]
-    Wallet {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
+    /// The wallet file cannot be read, parsed or created, or others can read it.
+    #[error(transparent)]
+    Wallet(#[from] WalletFileError),
     /// A gateway or bundler URL is not usable.
     #[error("{0}")]
     Client(String),
@@ -149,6 +152,7 @@ impl Config {
             process_assignment: true,
             location_ttl_ms: DEFAULT_LOCATION_TTL_MS,
             height_refresh: DEFAULT_HEIGHT_REFRESH,
+            http_limits: HttpLimits::new(DEFAULT_MAX_ITEM_SIZE),
         })
     }
 }
@@ -161,7 +165,13 @@ impl SuArgs {
             .wallet
             .clone()
             .unwrap_or_else(|| data_dir.join(DEFAULT_WALLET_FILE));
-        let wallet = load_or_create_wallet(&wallet_path, self.wallet.is_none())?;
+        // Created (ed25519) only at the default path: a wallet named on the command line that is
+        // missing is a mistake to report, not a key to make up.
+        let create = self.wallet.is_none().then_some(WalletKind::Ed25519);
+        let (wallet, created) = wallet_file::load_or_create(&wallet_path, create)?;
+        if created {
+            tracing::info!("created an ed25519 wallet at {}", wallet_path.display());
+        }
         let mut config = Config::new(&data_dir, wallet, &self.gateway_url)?;
         if let Some(b) = &self.bundler_url {
             config.bundler = Arc::new(
@@ -176,27 +186,7 @@ impl SuArgs {
         config.max_item_size = self.max_item_size;
         config.process_assignment = self.process_assignment;
         config.location_ttl_ms = self.location_ttl;
+        config.http_limits = self.limits.limits(self.max_item_size);
         Ok(config)
-    }
-}
-
-/// Read a JWK wallet; when `create` and the file is missing, make an ed25519 one there.
-pub fn load_or_create_wallet(path: &Path, create: bool) -> Result<Wallet, ConfigError> {
-    let err = |reason: String| ConfigError::Wallet {
-        path: path.to_path_buf(),
-        reason,
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => Wallet::from_json(&text).map_err(|e| err(e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            let wallet = Wallet::generate(WalletKind::Ed25519).map_err(|e| err(e.to_string()))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-            }
-            std::fs::write(path, wallet.to_json()).map_err(|e| err(e.to_string()))?;
-            tracing::info!("created an ed25519 wallet at {}", path.display());
-            Ok(wallet)
-        }
-        Err(e) => Err(err(e.to_string())),
     }
 }

@@ -193,20 +193,14 @@ pub async fn serve(config: Config) -> Result<RunningSu, StartError> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let app = http::router(su.clone());
-    let http_task = {
-        let stopped = stopped.clone();
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(
-                axum::serve::ListenerExt::tap_io(http, ao_runtime::no_delay),
-                app,
-            )
-            .with_graceful_shutdown(wait(stopped))
-            .await
-            {
-                tracing::error!("HTTP server failed: {e}");
-            }
-        })
-    };
+    let mut limits = config.http_limits.clone();
+    limits.max_body = config.max_item_size;
+    let http_task = tokio::spawn(ao_runtime::http::serve(
+        http,
+        app,
+        limits,
+        wait(stopped.clone()),
+    ));
     let grpc_service = grpc::service(su.clone());
     let grpc_task = tokio::spawn(async move {
         let incoming = ao_runtime::grpc_incoming(grpc);

@@ -44,6 +44,7 @@ async fn aoconnect_spawn_accepts_a_published_module_and_refuses_one_without_modu
         http_addr: "127.0.0.1:0".parse().unwrap(),
         block_interval: Duration::ZERO,
         max_item_size: local::DEFAULT_MAX_ITEM_SIZE,
+        http_limits: ao_runtime::http::HttpLimits::new(local::DEFAULT_MAX_ITEM_SIZE),
     })
     .await
     .unwrap();

@@ -26,9 +26,11 @@ struct Cli {
     /// Largest accepted data item in bytes (413 above).
     #[arg(long, value_name = "BYTES", env = "AO_MAX_ITEM_SIZE", default_value_t = local::DEFAULT_MAX_ITEM_SIZE)]
     max_item_size: usize,
-}
 
-/// `2s`, `500ms`, `1m` or a bare number of seconds.
+    /// Limits of the HTTP server, shared by every ao-rs server.
+    #[command(flatten)]
+    limits: ao_runtime::http::HttpLimitArgs,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -42,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         http_addr: cli.server.http_addr_or(local::DEFAULT_HTTP_ADDR),
         block_interval: cli.block_interval,
         max_item_size: cli.max_item_size,
+        http_limits: cli.limits.limits(cli.max_item_size),
     };
     let gateway = local::serve(config).await?;
     ao_runtime::ready_line(&[("http", gateway.http_addr())])?;

@@ -69,6 +69,9 @@ pub struct Config {
     pub block_interval: Duration,
     /// Largest accepted upload, in bytes.
     pub max_item_size: usize,
+    /// Limits of the HTTP server (timeouts, requests in flight); its largest body is
+    /// `max_item_size`.
+    pub http_limits: ao_runtime::http::HttpLimits,
 }
 
 impl Config {
@@ -79,6 +82,7 @@ impl Config {
             http_addr: DEFAULT_HTTP_ADDR,
             block_interval: DEFAULT_BLOCK_INTERVAL,
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
+            http_limits: ao_runtime::http::HttpLimits::new(DEFAULT_MAX_ITEM_SIZE),
         }
     }
 }
@@ -123,16 +127,14 @@ pub async fn serve(config: Config) -> Result<LocalGateway> {
     let mut tasks = Vec::new();
     let mut on_stop = stopped.clone();
     let app = server::router(state);
+    let (limits, max_body) = (config.http_limits.clone(), config.max_item_size);
     tasks.push(tokio::spawn(async move {
         let shutdown = async move {
             let _ = on_stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("local gateway server failed: {e}");
-        }
+        let mut limits = limits;
+        limits.max_body = max_body;
+        ao_runtime::http::serve(listener, app, limits, shutdown).await;
     }));
     if !config.block_interval.is_zero() {
         tasks.push(tokio::spawn(blocks::run_miner(
@@ -247,39 +249,5 @@ impl Bundler for LocalGateway {
     }
 }
 
-/// A duration as the devnet's flags write it: `2s`, `500ms`, `1m`, or a bare number of seconds
-/// (`arweave-local --block-interval`, `ao devnet --block-interval`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale_ms) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (s, 1000)
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 2s, 500ms or 1m"))?;
-    n.checked_mul(scale_ms)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{s}` is too long"))
-}
-
-#[cfg(test)]
-mod duration_tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("soon").is_err());
-    }
-}
+/// One duration syntax for every flag (`2s`, `500ms`, `1m`), shared with the units' limits.
+pub use ao_runtime::parse_duration;
