@@ -16,6 +16,7 @@
 //!   Client::result(pid, id)  ── GET {cu}/result/{id}?process-id= ─> result JSON (waits out 202)
 //!   Client::results(pid, q)  ── GET {cu}/results/{pid}?... ───────> connection JSON
 //!   Client::dry_run(pid, m)  ── POST {cu}/dry-run?process-id= ────> result JSON
+//!   Client::monitor(pid, on) ── POST|DELETE {mu}/monitor/{pid} ───> the MU's answer (cron monitor)
 //! ```
 //!
 //! A unit that cannot be reached gives `cannot reach the MU at URL (connection refused): is `ao
@@ -29,7 +30,7 @@ use anyhow::{Context, anyhow, bail};
 use ao_core::ao::MessageBuilder;
 use ao_core::encoding::decode_id;
 use ao_core::wallet::{Wallet, WalletKind};
-use ao_core::{DataItem, Tag};
+use ao_core::{DataItem, DataItemBuilder, Tag};
 use clap::Args;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
@@ -492,6 +493,39 @@ impl Client {
             "Tags": all,
             "Data": data.unwrap_or(""),
         })
+    }
+
+    /// Start (`on`) or stop the MU's cron monitor of `pid`: `POST` or `DELETE {mu}/monitor/{pid}`
+    /// with a signed item whose target is the process, as aoconnect's `monitor`/`unmonitor` send
+    /// (the MU reads the process from the item). The MU's answer text.
+    pub async fn monitor(&self, pid: &str, on: bool) -> anyhow::Result<String> {
+        let raw = parse_id("process", pid)?;
+        // Data is required by nothing but kept non-empty, as aoconnect's; the anchor makes each
+        // request a distinct item.
+        let item = DataItemBuilder::new()
+            .target(raw)
+            .anchor(next_anchor())
+            .data(" ")
+            .sign(&self.wallet)
+            .context("cannot sign the monitor request")?;
+        let url = self.url(Unit::Mu, &format!("monitor/{pid}"), &[])?;
+        let req = if on {
+            self.http.post(url)
+        } else {
+            self.http.delete(url)
+        };
+        let req = req
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(item.as_bytes().to_vec());
+        let reply = self.call(Unit::Mu, req, POST_TIMEOUT).await?;
+        if !reply.status.is_success() {
+            bail!(
+                "MU answered {}: {}",
+                reply.status.as_u16(),
+                error_message(&reply.body)
+            );
+        }
+        Ok(String::from_utf8_lossy(&reply.body).trim().to_string())
     }
 
     /// Send `code` as an `Action: Eval` message and wait for its result: what the console and

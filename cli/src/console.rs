@@ -8,26 +8,32 @@
 //! ```text
 //!   line editor (rustyline on a TTY, plain lines otherwise)
 //!     │  lines gathered until the Lua chunk is complete (incomplete(): open blocks, brackets,
-//!     │  long strings, or a trailing `\`)
+//!     │  long strings, or a trailing `\`), or, after .editor, until .done
 //!     ▼
-//!   dot command? .load FILE / .load-blueprint NAME / .help / .exit
+//!   dot command? .load FILE / .load-blueprint NAME / .editor / .dryrun / .monitor / .unmonitor /
+//!     │          .live / .pause / .help / .exit
 //!     │  else the chunk
 //!     ▼
 //!   Client::eval: signed `Action: Eval` ──POST──> MU ──> SU     then GET {cu}/result/{id}
+//!   (in dry-run mode instead: POST {cu}/dry-run, nothing sent, nothing kept)
 //!     ▼
-//!   print Output.data (or Error); the prompt becomes Output.prompt
+//!   print Output.data (or Error); the prompt becomes Output.prompt (`*` in front in dry-run mode)
+//!     ▼
+//!   catch up: the poller polls at once and its finds are printed before the next prompt
 //!
-//!   poller task, every second: GET {cu}/results/{pid}?sort=ASC&from=<cursor>
-//!     └─> results with Output.print = true and data (an Inbox line, a handler's print) are printed
-//!         above the prompt; the console's own Eval results are skipped (not polled while one is in
-//!         flight, then matched by their Output).
+//!   poller task, every second (or when the REPL asks): GET {cu}/results/{pid}?sort=ASC&from=<cursor>
+//!     └─> results with Output.print = true and data (an Inbox line, a handler's print) go to
+//!         the printer thread, which prints them above the prompt, or holds them while .pause'd;
+//!         the console's own Eval results are skipped (not polled while one is in flight, then
+//!         matched by their Output).
 //! ```
 //!
 //! When standard output is not a terminal, ANSI colours are stripped, so piped output reads
-//! cleanly (and tests can look for the prompt's text).
+//! cleanly (and tests can look for the prompt's text). When it is closed (`ao console | head`),
+//! the console ends at its next write.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, mpsc};
@@ -41,12 +47,19 @@ use rustyline::error::ReadlineError;
 use serde_json::Value;
 
 use crate::client::{self, Client, Connection, parse_id};
+use crate::output::write_out;
 
 /// The prompt until the process gives one (aos's).
 pub const DEFAULT_PROMPT: &str = "aos> ";
 
 /// The prompt of a chunk's further lines.
 const CONTINUATION_PROMPT: &str = "...> ";
+
+/// The prompt of `.editor`'s lines: none, as in aos, so pasted code reads as it will run.
+const EDITOR_PROMPT: &str = "";
+
+/// What goes before the prompt in dry-run mode: aos's red `*`.
+const DRY_RUN_MARK: &str = "\u{1b}[31m*\u{1b}[0m";
 
 /// How often the poller asks the CU for new results.
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -56,6 +69,15 @@ const POLL_PAGE: &str = "25";
 
 /// Own Eval outputs remembered for the poller to skip; older ones are forgotten.
 const OWN_OUTPUTS_KEPT: usize = 100;
+
+/// Longest the REPL waits, after an Eval, for the poller to print what arrived meanwhile before
+/// it shows the next prompt: long enough for a local CU, short enough that a slow one never
+/// stalls typing (its messages then show when they come).
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Live messages held while `.pause`d; beyond this the oldest are dropped (and counted), so a
+/// console left paused on a busy process does not grow without bound.
+const HELD_MAX: usize = 1000;
 
 /// `ao console`: a REPL on a process.
 #[derive(Args, Debug)]
@@ -72,6 +94,14 @@ A chunk continues on the next line while a block, bracket or long string is open
 line ending in \\.
   .load FILE              run a Lua file in the process
   .load-blueprint NAME    load a blueprint (token, chatroom)
+  .editor                 write several lines, sent as one Eval on .done (.cancel or Ctrl-D
+                          drops them, .delete drops the last line, .print shows them unsent)
+  .dryrun                 toggle dry-run mode (prompt marked *): each Eval is a CU dry-run,
+                          nothing is sent and the process's state does not change
+  .monitor                start the MU's cron monitor of this process (its cron messages go out)
+  .unmonitor              stop it
+  .pause                  hold the live feed of messages (they show on .live)
+  .live                   resume the live feed
   .help                   this text
   .exit                   quit (or Ctrl-D)
 Messages that reach the process's Inbox are shown as they are evaluated.";
@@ -85,10 +115,32 @@ struct Live {
     own: VecDeque<Value>,
 }
 
+/// What the printer thread is told.
+enum Show {
+    /// A live message's text.
+    Text(String),
+    /// `.pause`: hold texts from now on.
+    Pause,
+    /// `.live`: print what was held, and texts as they come.
+    Resume,
+    /// Answer once everything sent before has been printed (or held).
+    Flush(mpsc::SyncSender<()>),
+}
+
 /// One line from the user, or why there is none.
 enum Line {
     Text(String),
     Interrupted,
+    Eof,
+}
+
+/// How `.editor` ended.
+enum Edited {
+    /// `.done`: the lines, to send.
+    Done(String),
+    /// `.cancel`, `.print`, Ctrl-C or Ctrl-D on a terminal: nothing to send.
+    Dropped,
+    /// The end of piped input: the console ends.
     Eof,
 }
 
@@ -111,7 +163,7 @@ impl Input {
                 Err(e) => Err(anyhow!("cannot read the terminal: {e}")),
             },
             Input::Plain(lines) => {
-                out.write(prompt, false);
+                out.write(prompt, false)?;
                 match lines.next() {
                     Some(Ok(l)) => Ok(Line::Text(l)),
                     Some(Err(e)) => Err(anyhow!("cannot read standard input: {e}")),
@@ -133,13 +185,13 @@ impl Input {
             match self.line(p, out)? {
                 Line::Eof => {
                     if let Input::Plain(_) = self {
-                        out.write("\n", false);
+                        out.write("\n", false)?;
                     }
                     return Ok((!buf.is_empty()).then_some(buf));
                 }
                 Line::Interrupted => {
                     if buf.is_empty() {
-                        out.line("(.exit or Ctrl-D to quit)");
+                        out.line("(.exit or Ctrl-D to quit)")?;
                     }
                     buf.clear();
                 }
@@ -166,6 +218,41 @@ impl Input {
         }
     }
 
+    /// `.editor`'s lines, as aos takes them: every line as typed (no completeness check) until
+    /// `.done` sends them; `.cancel` drops them, `.delete` drops the last one, `.print` shows them
+    /// and leaves without sending. Ctrl-C or Ctrl-D on a terminal drop them too (and keep the
+    /// console open); the end of piped input ends it.
+    fn editor(&mut self, out: &Out) -> anyhow::Result<Edited> {
+        let mut lines: Vec<String> = Vec::new();
+        loop {
+            match self.line(EDITOR_PROMPT, out)? {
+                Line::Eof if matches!(self, Input::Plain(_)) => return Ok(Edited::Eof),
+                Line::Eof | Line::Interrupted => {
+                    out.line("(editor cancelled)")?;
+                    return Ok(Edited::Dropped);
+                }
+                Line::Text(l) => match l.trim() {
+                    ".done" => {
+                        let code = lines.join("\n");
+                        self.remember(&code);
+                        return Ok(Edited::Done(code));
+                    }
+                    ".cancel" => return Ok(Edited::Dropped),
+                    ".delete" => {
+                        if let Some(last) = lines.pop() {
+                            out.line(&format!("(deleted: {last})"))?;
+                        }
+                    }
+                    ".print" => {
+                        out.line(&lines.join("\n"))?;
+                        return Ok(Edited::Dropped);
+                    }
+                    _ => lines.push(l),
+                },
+            }
+        }
+    }
+
     /// Keep a chunk in the history (terminal only), saved at once so a killed console keeps it.
     fn remember(&mut self, chunk: &str) {
         if let Input::Tty { editor, history } = self {
@@ -177,7 +264,8 @@ impl Input {
     }
 }
 
-/// Standard output, shared by the REPL and the poller; colours stripped when it is not a terminal.
+/// Standard output, shared by the REPL and the printer; colours stripped when it is not a
+/// terminal. A write fails (with `StdoutClosed` when the reader has gone), and the REPL ends.
 #[derive(Clone)]
 struct Out {
     colour: bool,
@@ -185,23 +273,175 @@ struct Out {
 }
 
 impl Out {
-    fn write(&self, text: &str, newline: bool) {
-        let text = if self.colour {
+    fn write(&self, text: &str, newline: bool) -> anyhow::Result<()> {
+        let mut text = if self.colour {
             text.to_string()
         } else {
             strip_ansi(text)
         };
-        let _guard = self.lock.lock();
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
         if newline {
-            let _ = stdout.write_all(b"\n");
+            text.push('\n');
         }
-        let _ = stdout.flush();
+        let _guard = self.lock.lock();
+        write_out(&text)
     }
 
-    fn line(&self, text: &str) {
-        self.write(text, true);
+    fn line(&self, text: &str) -> anyhow::Result<()> {
+        self.write(text, true)
+    }
+}
+
+/// The REPL's side: where it sends, what it prints, and its modes.
+struct Console {
+    rt: tokio::runtime::Runtime,
+    client: Arc<Client>,
+    pid: String,
+    live: Arc<Mutex<Live>>,
+    out: Out,
+    /// To the printer thread.
+    show: mpsc::Sender<Show>,
+    /// Asks the poller to poll now; it answers on the given channel once its finds are shown.
+    catch_up: tokio::sync::mpsc::UnboundedSender<mpsc::SyncSender<()>>,
+    /// The process's prompt, as its last result gave it.
+    prompt: String,
+    /// `.dryrun`: Evals go to the CU's dry-run, not to the process.
+    dry_run: bool,
+}
+
+impl Console {
+    /// The prompt to show: the process's, marked in dry-run mode.
+    fn prompt(&self) -> String {
+        if self.dry_run {
+            format!("{DRY_RUN_MARK}{}", self.prompt)
+        } else {
+            self.prompt.clone()
+        }
+    }
+
+    /// Have the poller poll now and wait (at most [`CATCH_UP_LIMIT`]) until what it found is
+    /// printed: messages that arrived before an Eval's result show before the next prompt.
+    fn catch_up(&self) {
+        let (done, wait) = mpsc::sync_channel(1);
+        if self.catch_up.send(done).is_ok() {
+            let _ = wait.recv_timeout(CATCH_UP_LIMIT);
+        }
+    }
+
+    /// Send `code` as an Eval (or dry-run it), print its Output (or Error), take the prompt the
+    /// result gives, then catch up with live messages.
+    fn eval(&mut self, code: &str) -> anyhow::Result<()> {
+        let answer = if self.dry_run {
+            let message =
+                self.client
+                    .dry_run_message(&self.pid, &[Tag::new("Action", "Eval")], Some(code));
+            self.rt.block_on(self.client.dry_run(&self.pid, &message))
+        } else {
+            set_in_flight(&self.live, true, None);
+            let answer = self.rt.block_on(self.client.eval(&self.pid, code));
+            let own = answer
+                .as_ref()
+                .ok()
+                .filter(|(_, r)| client::error_text(r).is_none())
+                .and_then(|(_, r)| r.get("Output").cloned());
+            set_in_flight(&self.live, false, own);
+            answer.map(|(_, r)| r)
+        };
+        match answer {
+            Ok(result) => {
+                if let Some(e) = client::error_text(&result) {
+                    self.out.line(&e)?;
+                } else if let Some(text) = client::output_text(&result) {
+                    self.out.line(&text)?;
+                }
+                if let Some(p) = client::output_prompt(&result) {
+                    self.prompt = p;
+                }
+            }
+            Err(e) => self.out.line(&format!("error: {e:#}"))?,
+        }
+        self.catch_up();
+        Ok(())
+    }
+
+    /// `.monitor` / `.unmonitor`: aos's words, and the MU's reason when it refuses.
+    fn monitor(&self, on: bool) -> anyhow::Result<()> {
+        let (did, verb) = if on {
+            ("started", "start")
+        } else {
+            ("stopped", "stop")
+        };
+        match self.rt.block_on(self.client.monitor(&self.pid, on)) {
+            Ok(_) => self.out.line(&format!(
+                "\u{1b}[32mSuccessfully {did} cron monitoring process.\u{1b}[0m"
+            )),
+            Err(e) => self.out.line(&format!(
+                "\u{1b}[31mCould not {verb} cron monitoring process: {e:#}\u{1b}[0m"
+            )),
+        }
+    }
+
+    /// Run one dot command (`rest` is what follows the dot); the code to evaluate when the
+    /// command makes some, and whether the console goes on.
+    fn command(&mut self, rest: &str, input: &mut Input) -> anyhow::Result<(Option<String>, bool)> {
+        let (cmd, arg) = match rest.split_once(char::is_whitespace) {
+            Some((c, a)) => (c, a.trim()),
+            None => (rest, ""),
+        };
+        match cmd {
+            "exit" | "quit" => return Ok((None, false)),
+            "help" => self.out.line(HELP)?,
+            "load" if !arg.is_empty() => match std::fs::read_to_string(arg) {
+                Ok(code) => return Ok((Some(code), true)),
+                Err(e) => self.out.line(&format!("cannot read {arg}: {e}"))?,
+            },
+            "load-blueprint" if !arg.is_empty() => match ao_module_lua::blueprint(arg) {
+                Some(src) => return Ok((Some(src.to_string()), true)),
+                None => {
+                    let names: Vec<&str> =
+                        ao_module_lua::BLUEPRINTS.iter().map(|(n, _)| *n).collect();
+                    self.out.line(&format!(
+                        "no blueprint named {arg}; there are: {}",
+                        names.join(", ")
+                    ))?;
+                }
+            },
+            "editor" => {
+                self.out
+                    .line("<editor mode> use '.done' to submit or '.cancel' to cancel")?;
+                return match input.editor(&self.out)? {
+                    Edited::Done(code) if code.trim().is_empty() => {
+                        self.out.line("(nothing to send)")?;
+                        Ok((None, true))
+                    }
+                    Edited::Done(code) => Ok((Some(code), true)),
+                    Edited::Dropped => Ok((None, true)),
+                    Edited::Eof => Ok((None, false)),
+                };
+            }
+            "dryrun" | "dry-run" => {
+                self.dry_run = !self.dry_run;
+                self.out.line(if self.dry_run {
+                    "\u{1b}[32mDryrun Mode Engaged\u{1b}[0m"
+                } else {
+                    "\u{1b}[31mDryrun Mode Disengaged\u{1b}[0m"
+                })?;
+            }
+            "monitor" => self.monitor(true)?,
+            "unmonitor" => self.monitor(false)?,
+            "live" => {
+                self.out.line("=== Starting Live Feed ===")?;
+                let _ = self.show.send(Show::Resume);
+                self.catch_up();
+            }
+            "pause" => {
+                self.out.line("=== Pausing Live Feed ===")?;
+                let _ = self.show.send(Show::Pause);
+            }
+            _ => self
+                .out
+                .line(&format!("unknown command .{rest} (.help lists them)"))?,
+        }
+        Ok((None, true))
     }
 }
 
@@ -228,7 +468,7 @@ pub fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
     let first = rt
         .block_on(client.dry_run(&pid, &hello))
         .with_context(|| format!("cannot open process {pid}"))?;
-    let mut prompt = client::output_prompt(&first).unwrap_or_else(|| DEFAULT_PROMPT.into());
+    let prompt = client::output_prompt(&first).unwrap_or_else(|| DEFAULT_PROMPT.into());
     let cursor = rt.block_on(newest_cursor(&client, &pid));
 
     let mut input = if tty {
@@ -250,8 +490,8 @@ pub fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
 
     // Live messages: the poller sends text to a printer thread, which prints above the prompt on
     // a terminal (rustyline's external printer) or as plain lines.
-    let (tx, rx) = mpsc::channel::<String>();
-    let mut printer: Option<Box<dyn ExternalPrinter + Send>> = match &mut input {
+    let (tx, rx) = mpsc::channel::<Show>();
+    let printer: Option<Box<dyn ExternalPrinter + Send>> = match &mut input {
         Input::Tty { editor, .. } => editor
             .create_external_printer()
             .ok()
@@ -259,111 +499,110 @@ pub fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
         Input::Plain(_) => None,
     };
     let printer_out = out.clone();
-    std::thread::spawn(move || {
-        for text in rx {
-            match printer.as_mut() {
-                Some(p) => {
-                    if p.print(format!("{text}\n")).is_err() {
-                        printer_out.line(&text);
-                    }
-                }
-                None => printer_out.line(&text),
-            }
-        }
-    });
+    std::thread::spawn(move || print_live(rx, printer, printer_out));
     let live = Arc::new(Mutex::new(Live::default()));
+    let (catch_up, asked) = tokio::sync::mpsc::unbounded_channel();
     rt.spawn(poll(
         client.clone(),
         pid.clone(),
         cursor,
         live.clone(),
         tx.clone(),
+        asked,
     ));
 
     if tty {
         out.line(&format!(
             "ao console on process {pid} as {} (.help for help)",
             client.address()
-        ));
+        ))?;
     }
-    while let Some(chunk) = input.chunk(&prompt, &out)? {
-        let chunk_trim = chunk.trim();
-        let code = if let Some(rest) = chunk_trim.strip_prefix('.') {
-            let (cmd, arg) = match rest.split_once(char::is_whitespace) {
-                Some((c, a)) => (c, a.trim()),
-                None => (rest, ""),
-            };
-            match cmd {
-                "exit" | "quit" => break,
-                "help" => {
-                    out.line(HELP);
-                    continue;
-                }
-                "load" if !arg.is_empty() => match std::fs::read_to_string(arg) {
-                    Ok(code) => code,
-                    Err(e) => {
-                        out.line(&format!("cannot read {arg}: {e}"));
-                        continue;
-                    }
-                },
-                "load-blueprint" if !arg.is_empty() => match ao_module_lua::blueprint(arg) {
-                    Some(src) => src.to_string(),
-                    None => {
-                        let names: Vec<&str> =
-                            ao_module_lua::BLUEPRINTS.iter().map(|(n, _)| *n).collect();
-                        out.line(&format!(
-                            "no blueprint named {arg}; there are: {}",
-                            names.join(", ")
-                        ));
-                        continue;
-                    }
-                },
-                _ => {
-                    out.line(&format!("unknown command .{rest} (.help lists them)"));
-                    continue;
-                }
-            }
-        } else {
-            chunk
+    let mut console = Console {
+        rt,
+        client,
+        pid,
+        live,
+        out,
+        show: tx,
+        catch_up,
+        prompt,
+        dry_run: false,
+    };
+    while let Some(chunk) = input.chunk(&console.prompt(), &console.out)? {
+        let code = match chunk.trim().strip_prefix('.') {
+            Some(rest) => match console.command(rest, &mut input)? {
+                (_, false) => break,
+                (Some(code), true) => code,
+                (None, true) => continue,
+            },
+            None => chunk,
         };
-        if let Some(p) = eval(&rt, &client, &pid, &code, &live, &out) {
-            prompt = p;
-        }
+        console.eval(&code)?;
     }
-    drop(tx);
+    let Console { rt, show, .. } = console;
+    drop(show);
     rt.shutdown_background();
     Ok(ExitCode::SUCCESS)
 }
 
-/// Send `code` as an Eval, print its Output (or Error); the new prompt if the result gave one.
-fn eval(
-    rt: &tokio::runtime::Runtime,
-    client: &Client,
-    pid: &str,
-    code: &str,
-    live: &Mutex<Live>,
-    out: &Out,
-) -> Option<String> {
-    set_in_flight(live, true, None);
-    let answer = rt.block_on(client.eval(pid, code));
-    match answer {
-        Ok((_, result)) => {
-            let own = client::error_text(&result)
-                .is_none()
-                .then(|| result.get("Output").cloned())
-                .flatten();
-            set_in_flight(live, false, own);
-            if let Some(e) = client::error_text(&result) {
-                out.line(&e);
-            } else if let Some(text) = client::output_text(&result) {
-                out.line(&text);
-            }
-            client::output_prompt(&result)
+/// The printer thread: prints live texts (above the prompt on a terminal), holds them while
+/// paused, answers flushes. Ends when the console does, or when standard output fails.
+fn print_live(
+    rx: mpsc::Receiver<Show>,
+    mut printer: Option<Box<dyn ExternalPrinter + Send>>,
+    out: Out,
+) {
+    let mut print = |text: String| -> anyhow::Result<()> {
+        match printer.as_mut() {
+            Some(p) => match p.print(format!("{text}\n")) {
+                Ok(()) => Ok(()),
+                Err(_) => out.line(&text),
+            },
+            None => out.line(&text),
         }
-        Err(e) => {
-            set_in_flight(live, false, None);
-            out.line(&format!("error: {e:#}"));
-            None
+    };
+    let mut paused = false;
+    let mut held: VecDeque<String> = VecDeque::new();
+    let mut dropped = 0usize;
+    for show in rx {
+        let printed = match show {
+            Show::Text(text) if paused => {
+                held.push_back(text);
+                if held.len() > HELD_MAX {
+                    held.pop_front();
+                    dropped += 1;
+                }
+                Ok(())
+            }
+            Show::Text(text) => print(text),
+            Show::Pause => {
+                paused = true;
+                Ok(())
+            }
+            Show::Resume => {
+                paused = false;
+                let mut r = Ok(());
+                if dropped > 0 {
+                    r = print(format!(
+                        "({dropped} older messages were dropped while paused)"
+                    ));
+                    dropped = 0;
+                }
+                while let Some(text) = held.pop_front() {
+                    if r.is_err() {
+                        break;
+                    }
+                    r = print(text);
+                }
+                r
+            }
+            Show::Flush(done) => {
+                let _ = done.try_send(());
+                Ok(())
+            }
+        };
+        if printed.is_err() {
+            return;
         }
     }
 }
@@ -392,17 +631,25 @@ async fn newest_cursor(client: &Client, pid: &str) -> String {
         .unwrap_or_else(|| client::now_ms().to_string())
 }
 
-/// Every [`POLL_EVERY`], the results after `cursor`: printable Outputs go to `tx`.
+/// Every [`POLL_EVERY`], or at once when the REPL asks (then answering through the printer once
+/// what was found is shown), the results after `cursor`: printable Outputs go to `tx`.
 async fn poll(
     client: Arc<Client>,
     pid: String,
     mut cursor: String,
     live: Arc<Mutex<Live>>,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Show>,
+    mut asked: tokio::sync::mpsc::UnboundedReceiver<mpsc::SyncSender<()>>,
 ) {
     let mut said_down = false;
     loop {
-        tokio::time::sleep(POLL_EVERY).await;
+        let done = tokio::select! {
+            _ = tokio::time::sleep(POLL_EVERY) => None,
+            ask = asked.recv() => match ask {
+                Some(done) => Some(done),
+                None => return,
+            },
+        };
         loop {
             if live.lock().map(|l| l.in_flight).unwrap_or(false) {
                 break;
@@ -420,7 +667,7 @@ async fn poll(
                 Err(e) => {
                     if !said_down {
                         said_down = true;
-                        let _ = tx.send(format!("(live messages paused: {e:#})"));
+                        let _ = tx.send(Show::Text(format!("(live messages paused: {e:#})")));
                     }
                     break;
                 }
@@ -438,7 +685,7 @@ async fn poll(
                 };
                 cursor = c.to_string();
                 if let Some(text) = printable(&edge["node"], &mut l.own)
-                    && tx.send(text).is_err()
+                    && tx.send(Show::Text(text)).is_err()
                 {
                     return;
                 }
@@ -448,6 +695,11 @@ async fn poll(
             if !more || edges.is_empty() {
                 break;
             }
+        }
+        if let Some(done) = done
+            && tx.send(Show::Flush(done)).is_err()
+        {
+            return;
         }
     }
 }

@@ -415,7 +415,11 @@ async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
             let _ = std::fs::write(dir.join("devnet.json"), &text);
         }
     }
-    println!("{text}");
+    if let Err(e) = outln!("{text}") {
+        // Nobody reads the ready line (`ao devnet | true`): stop the units cleanly, end quietly.
+        stop(running).await;
+        return Err(e);
+    }
     ao_runtime::shutdown_signal().await;
     eprintln!("ao devnet: stopping");
     stop(running).await;

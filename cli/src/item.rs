@@ -75,7 +75,7 @@ pub fn run(cmd: ItemCommand) -> anyhow::Result<ExitCode> {
             let item = builder.sign(&signer)?;
             std::fs::write(&out, item.as_bytes())
                 .with_context(|| format!("cannot write {}", out.display()))?;
-            println!("{}", item.id());
+            outln!("{}", item.id())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -98,8 +98,8 @@ fn inspect(file: PathBuf, format: Format) -> anyhow::Result<ExitCode> {
     };
     let valid = report["valid"].as_bool().unwrap_or(false);
     match format {
-        Format::Json => println!("{report}"),
-        Format::Text => print_text(&report),
+        Format::Json => outln!("{report}")?,
+        Format::Text => print_text(&report)?,
     }
     Ok(if valid {
         ExitCode::SUCCESS
@@ -137,15 +137,15 @@ fn describe_nothing() -> Value {
     })
 }
 
-fn print_text(report: &Value) {
+fn print_text(report: &Value) -> anyhow::Result<()> {
     let show = |v: &Value| match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
     match report["valid"].as_bool() {
-        Some(true) => println!("valid item"),
-        _ => println!("INVALID: {}", show(&report["error"])),
+        Some(true) => outln!("valid item")?,
+        _ => outln!("INVALID: {}", show(&report["error"]))?,
     }
     for key in [
         "id",
@@ -159,14 +159,15 @@ fn print_text(report: &Value) {
         "data_sha256",
         "size",
     ] {
-        println!("{key:>15}: {}", show(&report[key]));
+        outln!("{key:>15}: {}", show(&report[key]))?;
     }
     if let Some(tags) = report["tags"].as_array() {
-        println!("{:>15}: {}", "tags", tags.len());
+        outln!("{:>15}: {}", "tags", tags.len())?;
         for t in tags {
-            println!("{:>15}  {} = {}", "", show(&t["name"]), show(&t["value"]));
+            outln!("{:>15}  {} = {}", "", show(&t["name"]), show(&t["value"]))?;
         }
     }
+    Ok(())
 }
 
 fn parse_tags(tags: &[String]) -> anyhow::Result<Vec<Tag>> {

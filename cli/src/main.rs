@@ -9,10 +9,13 @@
 //!
 //! Exit codes: 0 success, 1 the input is invalid (e.g. an item whose signature fails, or Lua that
 //! `ao load` sent failed), 2 usage errors (clap's convention), failures to read or write files, and
-//! units that cannot be reached or refuse a request.
+//! units that cannot be reached or refuse a request. A command whose standard output is closed
+//! early (`ao send ... | head`) stops at its next write and exits 0 without a word (`output.rs`).
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+#[macro_use]
+mod output;
 mod client;
 mod console;
 mod devnet;
@@ -21,6 +24,7 @@ mod module;
 mod process;
 mod wallet;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -77,8 +81,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of our output has gone (`ao send ... | head`): nothing more to say.
+        Err(e) if output::is_stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ao: {e:#}");
+            // Not eprintln!: it panics when standard error is closed too.
+            let _ = writeln!(std::io::stderr(), "ao: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -86,7 +86,7 @@ pub fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{} line {}: not JSON", messages.display(), n + 1))?;
         let eval = process.evaluate(&msg, &env)?;
         let (size, sha) = process.memory_digest()?;
-        println!("{}", result_line(&eval, size, &sha));
+        outln!("{}", result_line(&eval, size, &sha))?;
         if let Some(dir) = &save_memory {
             let path = dir.join(format!("{i}.bin"));
             std::fs::write(&path, process.memory()?.unwrap_or_default())

@@ -114,11 +114,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Pretty JSON for people (and still JSON for scripts).
-fn print_json(v: &Value) {
-    println!(
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
+    )
 }
 
 /// `Action` (when given) followed by the `--tag` flags.
@@ -175,7 +175,7 @@ pub fn spawn(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         .sign(&client.wallet)
         .context("cannot sign the process")?;
     let id = runtime()?.block_on(client.post_item(process.item()))?;
-    println!("{id}");
+    outln!("{id}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -186,9 +186,9 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let item = client.message(&args.pid, tags, args.data.map(String::into_bytes))?;
     let rt = runtime()?;
     let id = rt.block_on(client.post_item(&item))?;
-    println!("{id}");
+    outln!("{id}")?;
     if args.wait {
-        print_json(&rt.block_on(client.result(&args.pid, &id))?);
+        print_json(&rt.block_on(client.result(&args.pid, &id))?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -196,7 +196,7 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// `ao result`: print the CU's result of a message.
 pub fn result(args: ResultArgs) -> anyhow::Result<ExitCode> {
     let client = args.connection.client()?;
-    print_json(&runtime()?.block_on(client.result(&args.pid, &args.message))?);
+    print_json(&runtime()?.block_on(client.result(&args.pid, &args.message))?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -205,7 +205,7 @@ pub fn dryrun(args: DryrunArgs) -> anyhow::Result<ExitCode> {
     let client = args.connection.client()?;
     let tags = message_tags(args.action.as_deref(), &args.tags)?;
     let message = client.dry_run_message(&args.pid, &tags, args.data.as_deref());
-    print_json(&runtime()?.block_on(client.dry_run(&args.pid, &message))?);
+    print_json(&runtime()?.block_on(client.dry_run(&args.pid, &message))?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -216,17 +216,17 @@ pub fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let client = args.connection.client()?;
     let (_, result) = runtime()?.block_on(client.eval(&args.pid, &code))?;
-    Ok(print_eval(&result))
+    print_eval(&result)
 }
 
 /// Print an Eval's result for a person: the Error on stderr (exit 1), else the Output's text.
-fn print_eval(result: &Value) -> ExitCode {
+fn print_eval(result: &Value) -> anyhow::Result<ExitCode> {
     if let Some(e) = client::error_text(result) {
         eprintln!("{e}");
-        return ExitCode::from(1);
+        return Ok(ExitCode::from(1));
     }
     if let Some(text) = client::output_text(result) {
-        println!("{text}");
+        outln!("{text}")?;
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

@@ -43,9 +43,9 @@ pub fn run(cmd: WalletCommand) -> anyhow::Result<ExitCode> {
             };
             let wallet = Wallet::generate(kind)?;
             write_private(&out, wallet.to_json().as_bytes())?;
-            println!("{}", wallet.address());
+            outln!("{}", wallet.address())?;
         }
-        WalletCommand::Address { file } => println!("{}", load(&file)?.address()),
+        WalletCommand::Address { file } => outln!("{}", load(&file)?.address())?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 //! `ao item inspect`, and wallets made by `ao wallet new` sign items that `ao item inspect` accepts.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -302,4 +302,41 @@ fn module_run_prints_one_result_line_per_message() {
     ]);
     assert_eq!(truncated.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&truncated.stderr).contains("does not compile"));
+}
+
+/// `ao` with its standard output a pipe whose reader has already gone, as in `ao ... | head` once
+/// `head` has exited: its exit code and what it said on stderr. The reader is closed before `ao`
+/// starts, so its first write fails every time (no race with a reader that might read first).
+fn ao_into_a_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_ao"))
+        .args(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run ao");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_standard_output_ends_a_command_quietly() {
+    let item = ao_tests::fixtures().join("items/ao-process.bin");
+    let item = item.to_str().expect("path");
+    let jwk =
+        ao_tests::fixtures().join("TEST-ONLY-throwaway-wallets/arweave-rsa4096.TEST-ONLY.jwk.json");
+    let jwk = jwk.to_str().expect("path");
+    for args in [
+        vec!["item", "inspect", item],
+        vec!["item", "inspect", "--format", "text", item],
+        vec!["wallet", "address", jwk],
+    ] {
+        let (code, stderr) = ao_into_a_closed_pipe(&args);
+        // No panic ("failed printing to stdout: Broken pipe"), no error: the reader chose to stop.
+        assert_eq!(stderr, "", "ao {args:?} said something");
+        assert_eq!(code, Some(0), "ao {args:?}: {stderr}");
+    }
 }

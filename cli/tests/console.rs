@@ -284,13 +284,14 @@ async fn spawn_send_result_dryrun_and_load_against_real_units() {
     net.close().await;
 }
 
-/// Reads a child's stdout into a shared string, for waiting on what it printed.
+/// Reads a child's stdout into a shared string, for waiting on what it printed: each read wakes
+/// the waiters, so a wait ends as soon as the text is there (no sleeping between looks).
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<String>>);
+struct Seen(Arc<Mutex<String>>, Arc<tokio::sync::Notify>);
 
 impl Seen {
     fn follow(&self, mut out: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
-        let seen = self.0.clone();
+        let (seen, changed) = (self.0.clone(), self.1.clone());
         tokio::spawn(async move {
             let mut buf = [0u8; 4096];
             while let Ok(n) = out.read(&mut buf).await {
@@ -300,6 +301,7 @@ impl Seen {
                 if let Ok(mut s) = seen.lock() {
                     s.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
+                changed.notify_waiters();
             }
         });
     }
@@ -312,15 +314,20 @@ impl Seen {
     async fn wait_for(&self, from: usize, needle: &str) -> usize {
         let deadline = tokio::time::Instant::now() + RUN_TIMEOUT;
         loop {
+            // Registered before looking, so a read between the look and the wait is not missed.
+            let changed = self.1.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let text = self.text();
             if let Some(i) = text.get(from..).and_then(|t| t.find(needle)) {
                 return from + i + needle.len();
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never saw {needle:?}; the console printed:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                panic!(
+                    "never saw {needle:?}; the console printed:\n{}",
+                    self.text()
+                );
+            }
         }
     }
 }
@@ -536,4 +543,218 @@ async fn a_unit_that_is_down_is_named_with_a_clear_message() {
     let r = ao(home, &["send", "not-an-id", "--action", "X"]).await;
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("is not an id"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_editor_and_dry_run_mode() {
+    let net = net().await;
+    let home = net.home.as_path();
+    let pid = ok(home, &["spawn"]).await.trim().to_string();
+
+    // Piped, as a script: every dot command of aos's editor, then dry-run mode on and off.
+    let input = "Counter = 1\n\
+                 .editor\n\
+                 local a = 20\n\
+                 local b = 22\n\
+                 Counter = Counter + 1\n\
+                 return a + b\n\
+                 .done\n\
+                 return Counter\n\
+                 .editor\n\
+                 Cancelled = true\n\
+                 .cancel\n\
+                 return tostring(Cancelled)\n\
+                 .editor\n\
+                 Shown = 1\n\
+                 Gone = 2\n\
+                 .delete\n\
+                 .print\n\
+                 return tostring(Shown)\n\
+                 .dryrun\n\
+                 Counter = 100; return Counter * 7\n\
+                 .dryrun\n\
+                 return Counter * 3\n\
+                 .help\n\
+                 .exit\n";
+    let r = ao_with_stdin(home, &["console", &pid], Some(input)).await;
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    let out = r.stdout.as_str();
+    let lines: Vec<&str> = out.lines().collect();
+    let prompt = "aos@ao-rs-0.1.0[Inbox:0]> ";
+    assert!(
+        out.contains("<editor mode> use '.done' to submit or '.cancel' to cancel"),
+        "{out}"
+    );
+    // The editor's lines went as one Eval (the locals lived across them) and it ran once.
+    assert!(lines.contains(&"42"), "{out}");
+    assert!(lines.contains(&format!("{prompt}2").as_str()), "{out}");
+    // .cancel sent nothing.
+    assert!(lines.contains(&format!("{prompt}nil").as_str()), "{out}");
+    assert!(!out.contains("true"), "{out}");
+    // .delete dropped the last line; .print showed the rest and sent nothing.
+    assert!(lines.contains(&"(deleted: Gone = 2)"), "{out}");
+    assert!(lines.contains(&"Shown = 1"), "{out}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| **l == format!("{prompt}nil"))
+            .count(),
+        2,
+        "{out}"
+    );
+    // Dry-run mode: marked prompt (aos's `*`), the answer computed, the state left alone.
+    assert!(
+        lines.contains(&format!("{prompt}Dryrun Mode Engaged").as_str()),
+        "{out}"
+    );
+    assert!(lines.contains(&format!("*{prompt}700").as_str()), "{out}");
+    assert!(
+        lines.contains(&format!("*{prompt}Dryrun Mode Disengaged").as_str()),
+        "{out}"
+    );
+    assert!(lines.contains(&format!("{prompt}6").as_str()), "{out}");
+    for command in [
+        ".editor",
+        ".dryrun",
+        ".monitor",
+        ".unmonitor",
+        ".live",
+        ".pause",
+    ] {
+        assert!(
+            out.contains(&format!("  {command} ")),
+            "{command} in .help: {out}"
+        );
+    }
+    assert!(!out.contains("unknown command"), "{out}");
+
+    // Dry-run mode left the state as it was.
+    let page = json_of(
+        &ok(
+            home,
+            &[
+                "dryrun",
+                &pid,
+                "--action",
+                "Eval",
+                "--data",
+                "return tostring(Counter)",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(page["Output"]["data"], "2", "{page}");
+    net.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_pauses_and_resumes_the_live_feed() {
+    let net = net().await;
+    let home = net.home.as_path();
+    let pid = ok(home, &["spawn"]).await.trim().to_string();
+    let other = net.dir.path().join("other.json");
+    ok(home, &["wallet", "new", "--out", &other.to_string_lossy()]).await;
+    let knock = |action: &'static str| {
+        let (home, pid, other) = (home.to_path_buf(), pid.clone(), other.clone());
+        async move {
+            ok(
+                &home,
+                &[
+                    "send",
+                    &pid,
+                    "--action",
+                    action,
+                    "--wallet",
+                    &other.to_string_lossy(),
+                ],
+            )
+            .await;
+        }
+    };
+
+    let mut child = ao_command(home)
+        .args(["console", &pid])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let seen = Seen::default();
+    seen.follow(child.stdout.take().expect("stdout"));
+    let at = seen.wait_for(0, "> ").await;
+    type_line(&mut stdin, ".pause", "\n").await;
+    let at = seen.wait_for(at, "=== Pausing Live Feed ===\n").await;
+    knock("Held-Knock").await;
+    // The Eval comes after the knock in the schedule, so its answer (1) proves the knock was
+    // evaluated; the console catches up with live messages before its next prompt, so by that
+    // prompt the knock has been fetched: paused, it must not have been printed.
+    type_line(&mut stdin, "return #Inbox", "\n").await;
+    let at = seen.wait_for(at, "1\n").await;
+    let at = seen.wait_for(at, "[Inbox:1]> ").await;
+    assert!(!seen.text().contains("Held-Knock"), "{}", seen.text());
+    type_line(&mut stdin, ".live", "\n").await;
+    let at = seen.wait_for(at, "=== Starting Live Feed ===\n").await;
+    let at = seen.wait_for(at, "Action = Held-Knock").await;
+    // Live again: a new message shows by itself.
+    knock("Live-Knock").await;
+    seen.wait_for(at, "Action = Live-Knock").await;
+    type_line(&mut stdin, ".exit", "\n").await;
+    assert_eq!(finish(child).await, 0);
+    let text = seen.text();
+    assert_eq!(text.matches("Held-Knock").count(), 1, "{text}");
+    net.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_and_the_console_end_quietly_when_their_output_is_closed() {
+    let net = net().await;
+    let home = net.home.as_path();
+    let pid = ok(home, &["spawn"]).await.trim().to_string();
+
+    // `ao send ... | head` once head has gone: the reader is closed before ao starts.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = ao_command(home)
+        .args(["send", &pid, "--action", "Eval", "--data", "Sent = 'yes'"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output();
+    let out = tokio::time::timeout(RUN_TIMEOUT, out)
+        .await
+        .expect("ao send did not finish")
+        .expect("ao send");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, "", "no panic, no error");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The message went all the same.
+    let r = json_of(
+        &ok(
+            home,
+            &["dryrun", &pid, "--action", "Eval", "--data", "return Sent"],
+        )
+        .await,
+    );
+    assert_eq!(r["Output"]["data"], "yes", "{r}");
+
+    // The console with its output closed and its input still open: it ends by itself, quietly.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = ao_command(home)
+        .args(["console", &pid])
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("console");
+    let _input_kept_open = child.stdin.take().expect("stdin");
+    let out = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("the console did not end when its output was closed")
+        .expect("console");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, "", "no panic, no error");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    net.close().await;
 }

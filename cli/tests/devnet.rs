@@ -3,8 +3,10 @@
 //! monitor, unmonitor), it stops cleanly on SIGTERM, and a restart on the same folder has every
 //! process intact.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -21,9 +23,18 @@ impl Drop for Devnet {
     }
 }
 
+/// Longest a console test waits for something to show.
+const SHOW_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// Start `ao devnet` on `dir` with free ports; the child and its JSON line.
 fn devnet(dir: &std::path::Path, separate: bool) -> (Devnet, Value) {
+    devnet_with(dir, separate, &[])
+}
+
+/// [`devnet`] with these environment variables (the units' `AO_*` settings) for it.
+fn devnet_with(dir: &std::path::Path, separate: bool, env: &[(&str, &str)]) -> (Devnet, Value) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ao"));
+    cmd.envs(env.iter().copied());
     cmd.args(["devnet", "--data-dir"])
         .arg(dir)
         .args([
@@ -232,20 +243,175 @@ fn the_console_shows_a_message_that_arrives_through_the_mu() {
         .spawn()
         .expect("console");
     let mut stdin = console.stdin.take().expect("stdin");
+    let seen = Seen::follow(console.stdout.take().expect("stdout"));
+    let errors = Seen::follow(console.stderr.take().expect("stderr"));
     writeln!(stdin, "return 'ready'").expect("write");
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    let at = seen.wait_for(0, "ready", &errors);
     // Someone else's message, through the MU, into the process's Inbox.
     ao(&other, &["send", &pid, "--action", "Hello-There"]);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    let at = seen.wait_for(at, "New Message From", &errors);
+    seen.wait_for(at, "Action = Hello-There", &errors);
     writeln!(stdin, ".exit").expect("write");
     drop(stdin);
-    let out = console.wait_with_output().expect("console output");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let status = wait_exit(console);
+    assert!(status.success(), "{status}: {}", errors.text());
+    let text = seen.text();
     assert!(text.contains("ready"), "{text}");
     assert!(
         text.contains("New Message From") && text.contains("Action = Hello-There"),
         "the console did not show the message: {text}\n{}",
+        errors.text()
+    );
+    stop(child);
+}
+
+/// What a child printed so far, read by a thread; waiters are woken on each read.
+#[derive(Clone)]
+struct Seen(Arc<(Mutex<String>, Condvar)>);
+
+impl Seen {
+    fn follow(mut from: impl Read + Send + 'static) -> Seen {
+        let seen = Seen(Arc::new((Mutex::new(String::new()), Condvar::new())));
+        let shared = seen.0.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = shared.0.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+                shared.1.notify_all();
+            }
+        });
+        seen
+    }
+
+    fn text(&self) -> String {
+        self.0.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Wait (at most [`SHOW_TIMEOUT`]) until the text after byte `from` contains `needle`; the
+    /// end of the match. `errors` (the child's stderr) is shown if it never comes.
+    fn wait_for(&self, from: usize, needle: &str, errors: &Seen) -> usize {
+        let deadline = Instant::now() + SHOW_TIMEOUT;
+        let (lock, changed) = &*self.0;
+        let mut text = lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(i) = text.get(from..).and_then(|t| t.find(needle)) {
+                return from + i + needle.len();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "never saw {needle:?}; the console printed:\n{}\nstderr:\n{}",
+                *text,
+                errors.text()
+            );
+            text = changed
+                .wait_timeout(text, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Wait (at most [`SHOW_TIMEOUT`]) for a child to exit; kill it if it does not.
+fn wait_exit(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(SHOW_TIMEOUT) {
+        Ok(status) => status.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("the child did not exit");
+        }
+    }
+}
+
+#[test]
+fn the_console_starts_and_stops_the_mus_cron_monitor() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tmp");
+    // The MU reads monitored processes' crons every half second (its default is 10 s).
+    let (child, v) = devnet_with(
+        &dir.path().join("net"),
+        false,
+        &[("AO_MU_CRON_INTERVAL", "500")],
+    );
+    let file = dir.path().join("devnet.json");
+    std::fs::write(&file, v.to_string()).expect("devnet file");
+    let home = dir.path().join("me");
+    std::fs::create_dir_all(&home).expect("home");
+    let out = Command::new(env!("CARGO_BIN_EXE_ao"))
+        .args([
+            "spawn",
+            "--name",
+            "ticker",
+            "--tag",
+            "Cron-Interval=1-second",
+            "--tag",
+            "Cron-Tag-Action=Tick",
+            "--devnet-file",
+        ])
+        .arg(&file)
+        .env("HOME", &home)
+        .output()
+        .expect("ao spawn");
+    assert!(
+        out.status.success(),
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    let mut console = Command::new(env!("CARGO_BIN_EXE_ao"))
+        .args(["console", &pid, "--devnet-file"])
+        .arg(&file)
+        .env("HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("console");
+    let mut stdin = console.stdin.take().expect("stdin");
+    let seen = Seen::follow(console.stdout.take().expect("stdout"));
+    let errors = Seen::follow(console.stderr.take().expect("stderr"));
+    // Each cron tick sends the process a Tock; the MU pushes such cron outboxes only for a
+    // monitored process, and a Tock with no handler lands in the Inbox, shown live.
+    writeln!(
+        stdin,
+        "Handlers.add('tick', 'Tick', function() Send({{Target = ao.id, Action = 'Tock'}}) end); return 'armed'"
+    )
+    .expect("write");
+    let at = seen.wait_for(0, "armed", &errors);
+    writeln!(stdin, ".monitor").expect("write");
+    let at = seen.wait_for(at, "Successfully started cron monitoring process.", &errors);
+    let at = seen.wait_for(at, "Action = Tock", &errors);
+    // The MU holds the monitor: a second start is refused, a stop is accepted, then refused.
+    writeln!(stdin, ".monitor").expect("write");
+    let at = seen.wait_for(
+        at,
+        "Could not start cron monitoring process: MU answered 409",
+        &errors,
+    );
+    let at = seen.wait_for(at, "already monitored", &errors);
+    writeln!(stdin, ".unmonitor").expect("write");
+    let at = seen.wait_for(at, "Successfully stopped cron monitoring process.", &errors);
+    writeln!(stdin, ".unmonitor").expect("write");
+    let at = seen.wait_for(
+        at,
+        "Could not stop cron monitoring process: MU answered 404",
+        &errors,
+    );
+    seen.wait_for(at, "is not monitored", &errors);
+    writeln!(stdin, ".exit").expect("write");
+    drop(stdin);
+    let status = wait_exit(console);
+    assert!(status.success(), "{status}: {}", errors.text());
     stop(child);
 }
