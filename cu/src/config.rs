@@ -110,6 +110,10 @@ pub struct CuArgs {
     /// Largest `Compute-Limit` a process may ask for; larger ones are refused (413).
     #[arg(long, value_name = "GAS", env = "AO_CU_MAX_COMPUTE_LIMIT", default_value_t = DEFAULT_MAX_COMPUTE_LIMIT)]
     pub max_compute_limit: u64,
+
+    /// Evaluation threads; loaded processes are spread over them (0: one per core).
+    #[arg(long, value_name = "N", env = "AO_CU_WORKERS", default_value_t = crate::worker::DEFAULT_WORKERS)]
+    pub workers: usize,
 }
 
 /// Why the flags cannot make a [`crate::Config`].
@@ -184,6 +188,8 @@ impl CuArgs {
                 follow: self.follow,
                 max_memory_limit: self.max_memory_limit,
                 max_compute_limit: self.max_compute_limit,
+                workers: self.workers,
+                clock: None,
             },
             busy_threshold: (self.busy_threshold_ms > 0)
                 .then(|| std::time::Duration::from_millis(self.busy_threshold_ms)),
