@@ -1163,9 +1163,11 @@ async fn sigkill_loses_no_acknowledged_item() {
 
     // Four writers post as fast as they can; each remembers what got a 200.
     let (kill_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut writers = Vec::new();
     for n in 0..4u8 {
         let mut stop = kill_tx.subscribe();
+        let acks = acks.clone();
         writers.push(tokio::spawn(async move {
             let w = wallet(100 + n);
             let mut acked = Vec::new();
@@ -1175,7 +1177,10 @@ async fn sigkill_loses_no_acknowledged_item() {
                 }
                 let it = item(&w, &[("N", &i.to_string())], format!("{n}/{i}").as_bytes());
                 match post_item_result(addr, &it).await {
-                    Ok(r) if r.status == 200 => acked.push(it),
+                    Ok(r) if r.status == 200 => {
+                        acked.push(it);
+                        acks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Ok(r) => panic!("refused: {} {}", r.status, r.text()),
                     // The server died under us: stop.
                     Err(_) => break,
@@ -1184,8 +1189,24 @@ async fn sigkill_loses_no_acknowledged_item() {
             acked
         }));
     }
-    // Let some items through (and a few blocks), then kill -9 mid-stream.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Let some items through and a few blocks be made (some acknowledged items are then mined,
+    // others pending), then kill -9 mid-stream. Waits on what it needs, to a deadline, rather
+    // than for a fixed time that a slow machine might not fill.
+    const KILL_AFTER_ACKS: usize = 50;
+    const KILL_AFTER_BLOCKS: u64 = 2;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let height = get(addr, "/info").await.json()["height"].as_u64().unwrap();
+        let acked = acks.load(std::sync::atomic::Ordering::Relaxed);
+        if acked >= KILL_AFTER_ACKS && height >= KILL_AFTER_BLOCKS {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 60 s only {acked} items acknowledged and {height} blocks made"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let _ = kill_tx.send(());

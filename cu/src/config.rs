@@ -123,6 +123,10 @@ pub struct CuArgs {
     /// Limits of the HTTP API, shared by every ao-rs server.
     #[command(flatten)]
     pub limits: HttpLimitArgs,
+
+    /// Evaluation threads; loaded processes are spread over them (0: one per core).
+    #[arg(long, value_name = "N", env = "AO_CU_WORKERS", default_value_t = crate::worker::DEFAULT_WORKERS)]
+    pub workers: usize,
 }
 
 /// Why the flags cannot make a [`crate::Config`].
@@ -192,6 +196,8 @@ impl CuArgs {
                 follow: self.follow,
                 max_memory_limit: self.max_memory_limit,
                 max_compute_limit: self.max_compute_limit,
+                workers: self.workers,
+                clock: None,
             },
             busy_threshold: (self.busy_threshold_ms > 0)
                 .then(|| std::time::Duration::from_millis(self.busy_threshold_ms)),

@@ -14,8 +14,58 @@
 //!   `(⌊t/1000⌋ - ⌊origin/1000⌋) % value == 0` fires, stamped `t` and the current block's height
 //!   (never in the origin second).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use ao_core::ao::Interval;
 use ao_proto::common::v1::Tag;
+
+use crate::error::CuError;
+
+/// What [`Clock::now_ms`] returns.
+pub type Now<'a> = Pin<Box<dyn Future<Output = Result<i64, CuError>> + Send + 'a>>;
+
+/// Where "now" comes from when a process's crons are evaluated to the present (`/cron`,
+/// `/state`, `/dry-run`). The CU's clock is the SU's (`Timestamp`), so that every CU asking at
+/// the same moment walks to the same point; tests put a [`ManualClock`] here and advance time
+/// instead of sleeping.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time in ms since the epoch, as the scheduler of `process_id` sees it.
+    fn now_ms<'a>(&'a self, process_id: &'a str) -> Now<'a>;
+}
+
+/// A clock that moves only when told: the seam tests drive cron walks through.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    ms: AtomicI64,
+}
+
+impl ManualClock {
+    /// A clock reading `ms`.
+    pub fn new(ms: i64) -> ManualClock {
+        ManualClock {
+            ms: AtomicI64::new(ms),
+        }
+    }
+
+    /// Set the time to `ms`.
+    pub fn set(&self, ms: i64) {
+        self.ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Move the time forward by `ms`; the new time.
+    pub fn advance(&self, ms: i64) -> i64 {
+        self.ms.fetch_add(ms, Ordering::SeqCst).saturating_add(ms)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms<'a>(&'a self, _process_id: &'a str) -> Now<'a> {
+        let ms = self.ms.load(Ordering::SeqCst);
+        Box::pin(async move { Ok(ms) })
+    }
+}
 
 /// Whether a cron counts blocks or seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,12 @@
 //! - `process.rs`: [`process::Evaluator`]: per-process slots (module, instance, next nonce, hash
 //!   chain, cron walk), schedule reading from the SU over gRPC, evaluation in nonce order as
 //!   tasks of their own, checkpoints, the byte-bounded cache of loaded processes.
-//! - `cron.rs`: the cron messages due between two points of a schedule (spec 4.6), pure.
+//! - `cron.rs`: the cron messages due between two points of a schedule (spec 4.6), pure; and
+//!   the `Clock` "now" comes from (the SU's, or a test's).
 //! - `message.rs`: the message and environment JSON handed to modules (spec 4.5) and the result
 //!   JSON served (4.3), as pure functions.
-//! - `worker.rs`: one thread per loaded process, owning its Wasmer instance.
+//! - `worker.rs`: a bounded pool of evaluation threads, each owning the Wasmer instances of
+//!   the many processes pinned to it.
 //! - `store.rs`: RocksDB: results by position and by time, message-id index, checkpoints,
 //!   compiled-module artifacts. `arweave_checkpoint.rs`: checkpoints uploaded to and loaded from
 //!   Arweave.

@@ -32,6 +32,9 @@ pub struct Metrics {
     pub loaded: AtomicU64,
     /// Bytes of process memory held by loaded processes.
     pub cached_bytes: AtomicU64,
+    /// Process slots the CU holds (loaded processes, and ones being loaded or evaluated): each
+    /// costs memory, so this must stay bounded by the loaded processes, whatever is asked.
+    pub slots: AtomicU64,
 }
 
 impl Metrics {
@@ -43,7 +46,7 @@ impl Metrics {
     /// The Prometheus text.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 12] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
             (
                 "cu_messages_evaluated_total",
                 "counter",
@@ -115,6 +118,12 @@ impl Metrics {
                 "gauge",
                 "Bytes of process memory held by live instances.",
                 &self.cached_bytes,
+            ),
+            (
+                "cu_process_slots",
+                "gauge",
+                "Process slots held (loaded processes and ones being loaded).",
+                &self.slots,
             ),
         ];
         for (name, kind, help, value) in rows {

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
-use crate::cron::{Boundary, CronWalk, Crons, parse_crons};
+use crate::cron::{Boundary, Clock, CronWalk, Crons, Now, parse_crons};
 use crate::error::CuError;
 use crate::loader::{CompiledModule, Evaluation, ModuleFormat, Options, Runtime, format};
 use crate::message::{
@@ -41,7 +41,7 @@ use crate::message::{
 };
 use crate::metrics::Metrics;
 use crate::store::{Checkpoint, Listing, Page, Store, StoredResult};
-use crate::worker::Worker;
+use crate::worker::{DEFAULT_WORKERS, Worker, WorkerPool};
 
 /// Messages between memory checkpoints when not configured: a restart re-evaluates at most this
 /// many messages, and a checkpoint (a copy of memory into RocksDB) is rare enough not to matter.
@@ -76,6 +76,11 @@ pub const CRON_NOW_LAG_MS: i64 = 1000;
 /// 1-second cron catches up on a long gap.
 const CRON_BATCH: usize = 256;
 
+/// Evaluations to now that `/state` and `/dry-run` try while the process keeps being unloaded
+/// before they can read it: eviction right after an evaluation is rare, so a second try almost
+/// always succeeds, and a cache too small to keep one process loaded fails clearly.
+const UNLOADED_RETRIES: usize = 3;
+
 /// Blocks asked of the gateway per page (the reference CU asks pages of 90).
 const BLOCK_PAGE: u32 = 100;
 
@@ -96,6 +101,10 @@ pub struct EvaluatorConfig {
     pub max_memory_limit: u64,
     /// Largest `Compute-Limit` a process may ask for (413 above).
     pub max_compute_limit: u64,
+    /// Evaluation threads, each holding many loaded processes (0: one per core).
+    pub workers: usize,
+    /// Where "now" comes from for crons; `None`: the SU's clock (see [`Clock`]).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl Default for EvaluatorConfig {
@@ -107,6 +116,8 @@ impl Default for EvaluatorConfig {
             follow: true,
             max_memory_limit: DEFAULT_MAX_MEMORY_LIMIT,
             max_compute_limit: DEFAULT_MAX_COMPUTE_LIMIT,
+            workers: DEFAULT_WORKERS,
+            clock: None,
         }
     }
 }
@@ -152,10 +163,14 @@ type ProcessSlot = Arc<Mutex<Option<Loaded>>>;
 
 /// The CU's evaluation core, shared by its HTTP and gRPC APIs.
 pub struct Evaluator {
-    store: Store,
+    store: Arc<Store>,
     su: SchedulerClient<Channel>,
     gateway: Arc<dyn Gateway>,
     runtime: Runtime,
+    /// The threads loaded processes evaluate on.
+    workers: WorkerPool,
+    /// "Now" for crons.
+    clock: Arc<dyn Clock>,
     config: EvaluatorConfig,
     processes: std::sync::Mutex<HashMap<[u8; 32], ProcessSlot>>,
     /// Last use and memory size of each loaded process, for eviction.
@@ -166,6 +181,29 @@ pub struct Evaluator {
     pub metrics: Metrics,
     /// Checkpoints on Arweave, when configured.
     arweave: Option<crate::arweave_checkpoint::ArweaveCheckpoints>,
+}
+
+/// The SU's clock (`Timestamp`): the production [`Clock`].
+#[derive(Debug)]
+struct SuClock {
+    su: SchedulerClient<Channel>,
+}
+
+impl Clock for SuClock {
+    fn now_ms<'a>(&'a self, process_id: &'a str) -> Now<'a> {
+        Box::pin(async move {
+            Ok(self
+                .su
+                .clone()
+                .timestamp(TimestampRequest {
+                    process_id: Some(process_id.to_string()),
+                })
+                .await
+                .map_err(CuError::from_su)?
+                .into_inner()
+                .timestamp_ms)
+        })
+    }
 }
 
 fn pid_raw(pid: &str) -> Result<[u8; 32], CuError> {
@@ -200,11 +238,17 @@ impl Evaluator {
         gateway: Arc<dyn Gateway>,
         config: EvaluatorConfig,
     ) -> Evaluator {
+        let clock = config
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(SuClock { su: su.clone() }) as Arc<dyn Clock>);
         Evaluator {
-            store,
+            store: Arc::new(store),
             su,
             gateway,
             runtime: Runtime::new(),
+            workers: WorkerPool::new(config.workers),
+            clock,
             config: EvaluatorConfig {
                 checkpoint_every: config.checkpoint_every.max(1),
                 ..config
@@ -224,9 +268,41 @@ impl Evaluator {
         self
     }
 
+    /// The slot of `pid`, created empty when there is none. A slot that stays empty must be
+    /// given back with [`Evaluator::release`], or it would stay in the map for ever.
     fn slot(&self, pid: [u8; 32]) -> ProcessSlot {
         let mut map = self.processes.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(pid).or_default().clone()
+        let slot = map.entry(pid).or_default().clone();
+        self.metrics
+            .slots
+            .store(map.len() as u64, Ordering::Relaxed);
+        slot
+    }
+
+    /// The slot of `pid` if there is one (never creates one).
+    fn existing_slot(&self, pid: &[u8; 32]) -> Option<ProcessSlot> {
+        let map = self.processes.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(pid).cloned()
+    }
+
+    /// Remove `pid`'s slot when it is empty (the process failed to load, or was unloaded) and
+    /// nobody else holds it. Clones are only taken under the map's lock, so holding that lock
+    /// while counting references is exact: a task waiting for this slot keeps it (it will load
+    /// the process, or release the slot itself), and a later request creates a new one. The
+    /// caller must not hold the slot's lock.
+    fn release(&self, pid: &[u8; 32], slot: &ProcessSlot) {
+        let mut map = self.processes.lock().unwrap_or_else(|p| p.into_inner());
+        let ours = map.get(pid).is_some_and(|s| Arc::ptr_eq(s, slot));
+        // Two references: the map's and the caller's.
+        if ours
+            && Arc::strong_count(slot) == 2
+            && slot.try_lock().is_ok_and(|guard| guard.is_none())
+        {
+            map.remove(pid);
+            self.metrics
+                .slots
+                .store(map.len() as u64, Ordering::Relaxed);
+        }
     }
 
     async fn load(&self, pid: &str, raw: &[u8; 32]) -> Result<Loaded, CuError> {
@@ -310,7 +386,10 @@ impl Evaluator {
         let mut loaded = Loaded {
             module_id: module_id.clone(),
             env,
-            worker: Worker::spawn(module.clone(), options.clone(), None).map_err(module_error)?,
+            worker: self
+                .workers
+                .spawn(module.clone(), options.clone(), None)
+                .map_err(module_error)?,
             owner,
             origin,
             crons,
@@ -369,8 +448,10 @@ impl Evaluator {
                         timestamp: c.last_timestamp,
                         height: c.last_block_height,
                     };
-                    loaded.worker =
-                        Worker::spawn(module, options, Some(c.memory)).map_err(module_error)?;
+                    loaded.worker = self
+                        .workers
+                        .spawn(module, options, Some(c.memory))
+                        .map_err(module_error)?;
                     Metrics::inc(if from_arweave {
                         &self.metrics.loads_arweave
                     } else {
@@ -542,6 +623,23 @@ impl Evaluator {
     async fn evaluate(&self, pid: &str, target: Target) -> Result<Option<u64>, CuError> {
         let raw = pid_raw(pid)?;
         let slot = self.slot(raw);
+        let result = self.evaluate_in(pid, &raw, &slot, target).await;
+        if result.is_err() {
+            self.release(&raw, &slot);
+        }
+        result
+    }
+
+    /// [`Evaluator::evaluate`] in `slot`, loading the process first when the slot is empty;
+    /// the slot is left empty when this fails.
+    async fn evaluate_in(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        slot: &ProcessSlot,
+        target: Target,
+    ) -> Result<Option<u64>, CuError> {
+        let raw = *raw;
         let mut guard = slot.lock().await;
         if guard.is_none() {
             *guard = Some(self.load(pid, &raw).await?);
@@ -552,7 +650,9 @@ impl Evaluator {
         let mut pending = Vec::new();
         let mut result = self.run_to(pid, &raw, p, target, &mut pending).await;
         if result.is_ok() {
-            result = self.save(&raw, p, &pending, false).await;
+            result = self
+                .save(&raw, p, std::mem::take(&mut pending), false)
+                .await;
         }
         match result {
             Ok(()) => {
@@ -614,16 +714,10 @@ impl Evaluator {
         }
         if target == Target::Now && !p.crons.is_empty() {
             let now = self
-                .su
-                .clone()
-                .timestamp(TimestampRequest {
-                    process_id: Some(pid.to_string()),
-                })
-                .await
-                .map_err(CuError::from_su)?
-                .into_inner()
-                .timestamp_ms
-                - CRON_NOW_LAG_MS;
+                .clock
+                .now_ms(pid)
+                .await?
+                .saturating_sub(CRON_NOW_LAG_MS);
             // The reference only walks past the last message when "now" is in a later second.
             if p.walk.left().timestamp.div_euclid(1000) < now.div_euclid(1000) {
                 self.crons_until(pid, raw, p, now, pending).await?;
@@ -772,18 +866,19 @@ impl Evaluator {
         if p.since_checkpoint >= self.config.checkpoint_every
             || p.gas_since_checkpoint >= self.config.checkpoint_gas
         {
-            self.save(raw, p, pending, true).await?;
-            pending.clear();
+            self.save(raw, p, std::mem::take(pending), true).await?;
         }
         Ok(())
     }
 
     /// Store `results`, with a checkpoint of the process's memory when `checkpoint` is set.
+    /// The memory is copied on the process's worker thread, and hashed and written (a synced
+    /// write of up to gigabytes) on a blocking thread: never on the async runtime's workers.
     async fn save(
         &self,
         raw: &[u8; 32],
         p: &mut Loaded,
-        results: &[StoredResult],
+        results: Vec<StoredResult>,
         checkpoint: bool,
     ) -> Result<(), CuError> {
         let cp = match (checkpoint, p.last) {
@@ -795,6 +890,8 @@ impl Evaluator {
                     .map_err(module_error)?
                     .unwrap_or_default();
                 Some(Checkpoint {
+                    // Hashed on the blocking thread below.
+                    memory_sha256: [0; 32],
                     nonce: last.nonce,
                     timestamp: last.at.timestamp,
                     block_height: last.at.height,
@@ -803,7 +900,6 @@ impl Evaluator {
                     crons_done: p.walk.produced,
                     last_timestamp: p.last_eval.timestamp,
                     last_block_height: p.last_eval.height,
-                    memory_sha256: Sha256::digest(&memory).into(),
                     memory,
                 })
             }
@@ -812,7 +908,17 @@ impl Evaluator {
         if results.is_empty() && cp.is_none() {
             return Ok(());
         }
-        self.store.save(raw, results, cp.as_ref())?;
+        let store = Arc::clone(&self.store);
+        let pid = *raw;
+        let cp = tokio::task::spawn_blocking(move || {
+            let cp = cp.map(|mut c| {
+                c.memory_sha256 = Sha256::digest(&c.memory).into();
+                c
+            });
+            store.save(&pid, &results, cp.as_ref()).map(|()| cp)
+        })
+        .await
+        .map_err(|e| CuError::Storage(format!("the store write stopped: {e}")))??;
         if let (Some(a), Some(c)) = (&self.arweave, &cp) {
             a.maybe_upload(&b64url(raw), &p.module_id, c);
         }
@@ -867,18 +973,22 @@ impl Evaluator {
             if total <= self.config.cache_bytes {
                 break;
             }
-            let slot = self.slot(raw);
+            let Some(slot) = self.existing_slot(&raw) else {
+                continue;
+            };
             let Ok(mut guard) = slot.try_lock() else {
                 continue;
             };
             if let Some(p) = guard.as_mut()
                 && p.since_checkpoint > 0
-                && let Err(e) = self.save(&raw, p, &[], true).await
+                && let Err(e) = self.save(&raw, p, Vec::new(), true).await
             {
                 tracing::warn!("cannot checkpoint a process before unloading it: {e}");
                 continue;
             }
             *guard = None;
+            drop(guard);
+            self.release(&raw, &slot);
             self.forget(&raw);
             Metrics::inc(&self.metrics.evictions);
             total = total.saturating_sub(bytes);
@@ -904,12 +1014,17 @@ impl Evaluator {
             let mut guard = slot.lock().await;
             if let Some(p) = guard.as_mut()
                 && p.since_checkpoint > 0
-                && let Err(e) = self.save(&raw, p, &[], true).await
+                && let Err(e) = self.save(&raw, p, Vec::new(), true).await
             {
                 tracing::warn!("cannot checkpoint a process at shutdown: {e}");
             }
             *guard = None;
+            drop(guard);
+            self.release(&raw, &slot);
         }
+        // The unloaded processes' instances are dropped on their threads; wait for that, so
+        // none outlives a CU that was shut down.
+        self.workers.idle().await;
     }
 
     /// `GET /result/{id}?process-id=`: the stored result, evaluating up to it first if needed.
@@ -998,9 +1113,7 @@ impl Evaluator {
             ));
         }
         let tags = dry_run_tags(body)?;
-        self.evaluate_to(pid, Target::Now).await?;
-        let slot = self.slot(raw);
-        let guard = slot.lock().await;
+        let guard = self.evaluated_now(pid, &raw).await?;
         let Some(p) = guard.as_ref() else {
             return Err(CuError::Storage("process slot empty".into()));
         };
@@ -1053,12 +1166,35 @@ impl Evaluator {
         Ok(result_json(&eval))
     }
 
+    /// Evaluate `pid` to now and lock its loaded state. The process can be unloaded (evicted)
+    /// between its evaluation and this lock; it is then evaluated again, a few times at most.
+    async fn evaluated_now(
+        self: &Arc<Self>,
+        pid: &str,
+        raw: &[u8; 32],
+    ) -> Result<tokio::sync::OwnedMutexGuard<Option<Loaded>>, CuError> {
+        for _ in 0..UNLOADED_RETRIES {
+            self.evaluate_to(pid, Target::Now).await?;
+            let Some(slot) = self.existing_slot(raw) else {
+                continue;
+            };
+            let guard = slot.clone().lock_owned().await;
+            if guard.is_some() {
+                return Ok(guard);
+            }
+            drop(guard);
+            self.release(raw, &slot);
+        }
+        Err(CuError::Storage(format!(
+            "process {pid} was unloaded after each of {UNLOADED_RETRIES} evaluations: the \
+             cache of loaded processes is too small for it"
+        )))
+    }
+
     /// `GET /state/{pid}`: the memory after everything due until now, and where that is.
     pub async fn state(self: &Arc<Self>, pid: &str) -> Result<State, CuError> {
         let raw = pid_raw(pid)?;
-        self.evaluate_to(pid, Target::Now).await?;
-        let slot = self.slot(raw);
-        let guard = slot.lock().await;
+        let guard = self.evaluated_now(pid, &raw).await?;
         let p = guard
             .as_ref()
             .ok_or_else(|| CuError::Storage("process slot empty".into()))?;

@@ -1,121 +1,262 @@
-//! A process's wasm instance lives on its own thread: Wasmer's `Store` and instances cannot move
-//! between threads, and one instance must never serve two evaluations at once. The async side
-//! sends commands and awaits replies; many processes evaluate in parallel on their threads.
+//! Processes evaluate on a bounded pool of worker threads, each owning the Wasmer instances of
+//! many processes. A Wasmer `Store` and its instances cannot move between threads, so a process
+//! is pinned to one thread when it is loaded (the thread with the fewest processes then) and
+//! stays there until unloaded. One instance never serves two evaluations at once: a thread runs
+//! one command at a time, and the CU's per-process lock orders a process's commands. The async
+//! side sends commands and awaits replies; as many processes evaluate in parallel as there are
+//! threads, which is all that cores can run anyway, while thousands of processes stay loaded
+//! without a thread (and its stack) each.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::loader::{CompiledModule, Evaluation, LoaderError, Options, ProcessRunner};
 
-enum Cmd {
-    Evaluate(
-        Value,
-        Value,
-        oneshot::Sender<Result<Evaluation, LoaderError>>,
-    ),
-    DryRun(
-        Value,
-        Value,
-        oneshot::Sender<Result<Evaluation, LoaderError>>,
-    ),
-    Memory(oneshot::Sender<Result<Option<Vec<u8>>, LoaderError>>),
-    Size(oneshot::Sender<Result<usize, LoaderError>>),
+/// Worker threads when not configured: 0 means one per core. Evaluation is CPU-bound, so more
+/// threads than cores only add switching and memory, and fewer leave cores idle while loaded
+/// processes wait.
+pub const DEFAULT_WORKERS: usize = 0;
+
+type Reply<T> = oneshot::Sender<Result<T, LoaderError>>;
+
+/// What a process is started from.
+struct Start {
+    module: CompiledModule,
+    options: Options,
+    memory: Option<Vec<u8>>,
 }
 
-/// The handle of a process's evaluation thread. Dropping it ends the thread and waits for it, so
-/// that no Wasmer instance outlives the CU (a process exiting under a live instance can crash).
+enum Cmd {
+    Start(u64, Box<Start>),
+    Evaluate(u64, Value, Value, Reply<Evaluation>),
+    DryRun(u64, Value, Value, Reply<Evaluation>),
+    Memory(u64, Reply<Option<Vec<u8>>>),
+    Size(u64, Reply<usize>),
+    Stop(u64),
+    /// Answered once every command sent before it is done.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// One worker thread: its command queue and how many processes it holds.
+struct Lane {
+    tx: std::sync::mpsc::Sender<Cmd>,
+    processes: AtomicUsize,
+}
+
+/// The evaluation threads of a CU.
+pub struct WorkerPool {
+    lanes: Vec<Arc<Lane>>,
+    next_id: AtomicU64,
+}
+
+/// A process on a worker thread. Dropping it unloads the process on its thread (the Wasmer
+/// instance is dropped where it lives) without waiting: nothing blocks the async runtime.
 pub struct Worker {
-    tx: Option<std::sync::mpsc::Sender<Cmd>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    id: u64,
+    lane: Arc<Lane>,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let _ = self.lane.tx.send(Cmd::Stop(self.id));
+        self.lane.processes.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The process is gone from its thread (an evaluation panicked): it must be reloaded.
+fn gone() -> LoaderError {
+    LoaderError::Start("the process's evaluation thread dropped it".into())
+}
+
+/// A loaded process on a lane: its runner, and what a dry run starts a copy from.
+struct Held {
+    runner: ProcessRunner,
+    module: CompiledModule,
+    options: Options,
+}
+
+/// The loop of one worker thread: it owns every process pinned to it.
+fn run_lane(rx: std::sync::mpsc::Receiver<Cmd>) {
+    let mut held: HashMap<u64, Held> = HashMap::new();
+    // Run `f` on process `id`; a panic drops the process (its instance may be half-changed) and
+    // answers `gone`, leaving the thread and its other processes running.
+    fn with<T>(
+        held: &mut HashMap<u64, Held>,
+        id: u64,
+        f: impl FnOnce(&mut Held) -> Result<T, LoaderError>,
+    ) -> Result<T, LoaderError> {
+        let Some(h) = held.get_mut(&id) else {
+            return Err(gone());
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(h))) {
+            Ok(r) => r,
+            Err(_) => {
+                held.remove(&id);
+                Err(gone())
+            }
+        }
+    }
+    for cmd in rx {
+        match cmd {
+            Cmd::Start(id, s) => {
+                let Start {
+                    module,
+                    options,
+                    memory,
+                } = *s;
+                let runner = ProcessRunner::new(module.clone(), options.clone(), memory);
+                held.insert(
+                    id,
+                    Held {
+                        runner,
+                        module,
+                        options,
+                    },
+                );
+            }
+            Cmd::Evaluate(id, msg, env, reply) => {
+                let _ = reply.send(with(&mut held, id, |h| h.runner.evaluate(&msg, &env)));
+            }
+            Cmd::DryRun(id, msg, env, reply) => {
+                let _ = reply.send(with(&mut held, id, |h| {
+                    let memory = h.runner.memory()?;
+                    ProcessRunner::new(h.module.clone(), h.options.clone(), memory)
+                        .evaluate(&msg, &env)
+                }));
+            }
+            Cmd::Memory(id, reply) => {
+                let _ = reply.send(with(&mut held, id, |h| h.runner.memory()));
+            }
+            Cmd::Size(id, reply) => {
+                let _ = reply.send(with(&mut held, id, |h| h.runner.memory_size()));
+            }
+            Cmd::Stop(id) => {
+                held.remove(&id);
+            }
+            Cmd::Barrier(reply) => {
+                let _ = reply.send(());
+            }
         }
     }
 }
 
-/// The thread is gone (it panicked): the process must be reloaded.
-fn gone() -> LoaderError {
-    LoaderError::Start("the process's evaluation thread stopped".into())
-}
+impl WorkerPool {
+    /// Start `threads` worker threads (0: one per core). A thread the system refuses is
+    /// logged and left out; with none at all, every load fails with a clear error.
+    pub fn new(threads: usize) -> WorkerPool {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            threads
+        };
+        let mut lanes = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = std::sync::mpsc::channel::<Cmd>();
+            // Detached: the thread ends when the pool and every process on it are dropped
+            // (its queue closes); `idle` is the signal that unloaded processes are gone.
+            let started = std::thread::Builder::new()
+                .name(format!("cu-worker-{i}"))
+                .spawn(move || run_lane(rx));
+            if let Err(e) = started {
+                tracing::error!("cannot start evaluation thread {i}: {e}");
+                continue;
+            }
+            lanes.push(Arc::new(Lane {
+                tx,
+                processes: AtomicUsize::new(0),
+            }));
+        }
+        WorkerPool {
+            lanes,
+            next_id: AtomicU64::new(0),
+        }
+    }
 
-impl Worker {
-    /// Start the thread with a process on `module`, from `memory` when given.
+    /// The number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Load a process on `module`, from `memory` when given, on the thread with the fewest
+    /// processes (the instance itself is created there at its first command).
     pub fn spawn(
+        &self,
         module: CompiledModule,
         options: Options,
         memory: Option<Vec<u8>>,
     ) -> Result<Worker, LoaderError> {
-        let (tx, rx) = std::sync::mpsc::channel::<Cmd>();
-        let thread = std::thread::Builder::new()
-            .name("cu-process".into())
-            .spawn(move || {
-                let mut runner = ProcessRunner::new(module.clone(), options.clone(), memory);
-                for cmd in rx {
-                    match cmd {
-                        Cmd::Evaluate(msg, env, reply) => {
-                            let _ = reply.send(runner.evaluate(&msg, &env));
-                        }
-                        Cmd::DryRun(msg, env, reply) => {
-                            let result = runner.memory().and_then(|memory| {
-                                ProcessRunner::new(module.clone(), options.clone(), memory)
-                                    .evaluate(&msg, &env)
-                            });
-                            let _ = reply.send(result);
-                        }
-                        Cmd::Memory(reply) => {
-                            let _ = reply.send(runner.memory());
-                        }
-                        Cmd::Size(reply) => {
-                            let _ = reply.send(runner.memory_size());
-                        }
-                    }
-                }
-            })
-            .map_err(|e| LoaderError::Start(format!("cannot start an evaluation thread: {e}")))?;
-        Ok(Worker {
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        let lane = self
+            .lanes
+            .iter()
+            .min_by_key(|l| l.processes.load(Ordering::Relaxed))
+            .ok_or_else(|| LoaderError::Start("this CU has no evaluation thread".into()))?
+            .clone();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lane.tx
+            .send(Cmd::Start(
+                id,
+                Box::new(Start {
+                    module,
+                    options,
+                    memory,
+                }),
+            ))
+            .map_err(|_| gone())?;
+        lane.processes.fetch_add(1, Ordering::Relaxed);
+        Ok(Worker { id, lane })
     }
 
+    /// Wait until every command sent so far is done on every thread: after unloading
+    /// processes, the signal that their instances are dropped.
+    pub async fn idle(&self) {
+        let mut waits = Vec::with_capacity(self.lanes.len());
+        for lane in &self.lanes {
+            let (tx, rx) = oneshot::channel();
+            if lane.tx.send(Cmd::Barrier(tx)).is_ok() {
+                waits.push(rx);
+            }
+        }
+        for w in waits {
+            let _ = w.await;
+        }
+    }
+}
+
+impl Worker {
     fn send(&self, cmd: Cmd) -> Result<(), LoaderError> {
-        self.tx
-            .as_ref()
-            .ok_or_else(gone)?
-            .send(cmd)
-            .map_err(|_| gone())
+        self.lane.tx.send(cmd).map_err(|_| gone())
     }
 
     /// Evaluate a message on the process (its memory advances, or rolls back on `Error`).
     pub async fn evaluate(&self, msg: Value, env: Value) -> Result<Evaluation, LoaderError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Evaluate(msg, env, reply))?;
+        self.send(Cmd::Evaluate(self.id, msg, env, reply))?;
         rx.await.map_err(|_| gone())?
     }
 
     /// Evaluate a message on a copy of the process's memory; the process is unchanged.
     pub async fn dry_run(&self, msg: Value, env: Value) -> Result<Evaluation, LoaderError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Cmd::DryRun(msg, env, reply))?;
+        self.send(Cmd::DryRun(self.id, msg, env, reply))?;
         rx.await.map_err(|_| gone())?
     }
 
-    /// A copy of the process's memory (`None` before its first message).
+    /// A copy of the process's memory (`None` before its first message), made on its thread.
     pub async fn memory(&self) -> Result<Option<Vec<u8>>, LoaderError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Memory(reply))?;
+        self.send(Cmd::Memory(self.id, reply))?;
         rx.await.map_err(|_| gone())?
     }
 
     /// The size of the process's memory, without copying it (what the instance cache counts).
     pub async fn memory_size(&self) -> Result<usize, LoaderError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Size(reply))?;
+        self.send(Cmd::Size(self.id, reply))?;
         rx.await.map_err(|_| gone())?
     }
 }

@@ -55,11 +55,7 @@ fn compare_with(wasm: &Path, format: &str, msgs: Option<Vec<Value>>, compute_lim
     let env = env_json();
     let msgs = msgs.unwrap_or_else(messages);
     let (argv, want) = ao_tests::reference_loader(wasm, format, &env, &msgs, compute_limit);
-    assert_eq!(
-        want.len(),
-        msgs.len(),
-        "the reference gave a result per message"
-    );
+    assert_one_result_per_message(&want, &msgs);
 
     let bytes = std::fs::read(wasm).expect("wasm");
     let format = ModuleFormat::parse(format).expect("format");
@@ -84,6 +80,16 @@ fn compare_with(wasm: &Path, format: &str, msgs: Option<Vec<Value>>, compute_lim
     }
 }
 
+/// Comparisons zip our results with the reference's: a reference that stopped early (a crash
+/// in node, a truncated output) would otherwise pass on the messages it did answer.
+fn assert_one_result_per_message(want: &[Value], msgs: &[Value]) {
+    assert_eq!(
+        want.len(),
+        msgs.len(),
+        "the reference gave a result per message"
+    );
+}
+
 fn compare(wasm: &Path, format: &str) {
     compare_with(wasm, format, None, None);
 }
@@ -99,6 +105,23 @@ fn the_lua_test_module_matches_the_reference_loader_bit_for_bit() {
 /// our loader; all three must report the same GasUsed and the same memory after every message.
 #[test]
 fn our_metering_charges_exactly_what_wasm_metering_charges() {
+    metering_against_the_reference(|want| want);
+}
+
+/// The metering comparison fails, rather than passing on the messages answered, when the
+/// reference prints fewer results than it was given messages.
+#[test]
+#[should_panic(expected = "the reference gave a result per message")]
+fn the_metering_comparison_fails_on_a_truncated_reference_output() {
+    metering_against_the_reference(|mut want| {
+        want.truncate(want.len() - 1);
+        want
+    });
+}
+
+/// The metering comparison, with the reference's results passed through `reference` (the
+/// identity, or a truncation showing the comparison notices).
+fn metering_against_the_reference(reference: impl FnOnce(Vec<Value>) -> Vec<Value>) {
     let dir = tempfile::tempdir().expect("tmp");
     let metered = dir.path().join("metered.wasm");
     let out = ao_tests::node(
@@ -114,6 +137,8 @@ fn our_metering_charges_exactly_what_wasm_metering_charges() {
     let msgs = messages();
     let (argv, want) =
         ao_tests::reference_loader(&metered, "wasm32-unknown-emscripten2", &env, &msgs, None);
+    let want = reference(want);
+    assert_one_result_per_message(&want, &msgs);
     let options = Options {
         argv,
         ..Options::default()

@@ -131,10 +131,25 @@ async fn sigkill_resumes_from_the_checkpoint_and_keeps_nothing_half_done() {
         let url = format!("{}/result/{last}?process-id={b}", cu.url);
         tokio::spawn(async move { http.get(url).send().await })
     };
-    let jitter = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() % 400);
-    tokio::time::sleep(Duration::from_millis(100 + u64::from(jitter))).await;
+    // Kill once the run is under way, at a point that varies from run to run (between
+    // checkpoints or on one), polled to a deadline rather than slept for.
+    let kill_at = 1 + u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() % 250),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let evaluated = metric(&net, &cu, "cu_messages_evaluated_total").await;
+        if evaluated >= kill_at {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {evaluated} of B's messages evaluated after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     kill(cu).await;
     let _ = pending.await;
 

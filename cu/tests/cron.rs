@@ -2,13 +2,22 @@
 //! cron messages a module sees must fall exactly where spec 4.6 puts them (recomputed here from
 //! the schedule's timestamps), `/cron` must list them with cursors, and a CU restarted in the
 //! middle of a walk, or a fresh CU evaluating from nothing, must give the same answers.
+//!
+//! No fixed sleeps: the gaps between scheduled messages come from the SU's clock, so the test
+//! waits (polling, to a deadline) until the SU's clock has moved far enough; "now" for the CU's
+//! walk to the present comes from a [`ManualClock`] the test sets.
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use ao_cu::cron::ManualClock;
+use ao_cu::process::CRON_NOW_LAG_MS;
 use ao_proto::scheduler::v1::scheduler_client::SchedulerClient;
-use ao_proto::scheduler::v1::{NonceRange, ReadScheduleRequest, read_schedule_request};
+use ao_proto::scheduler::v1::{
+    NonceRange, ReadScheduleRequest, TimestampRequest, read_schedule_request,
+};
 use base64::Engine as _;
 use common::net::{Net, cu, cu_with, get, net};
 use serde_json::Value;
@@ -35,6 +44,37 @@ async fn schedule(net: &Net, pid: &str) -> Vec<i64> {
         out.push(e.timestamp_ms);
     }
     out
+}
+
+/// Longest wait for the SU's clock to reach a point a few seconds ahead.
+const CLOCK_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The SU's clock (ms).
+async fn su_now(net: &Net) -> i64 {
+    let mut su = SchedulerClient::connect(format!("http://{}", net.su.grpc_addr))
+        .await
+        .expect("su");
+    su.timestamp(TimestampRequest { process_id: None })
+        .await
+        .expect("timestamp")
+        .into_inner()
+        .timestamp_ms
+}
+
+/// Wait until the SU's clock reads at least `ms`, so that the next message is scheduled after it.
+async fn su_clock_reaches(net: &Net, ms: i64) {
+    let deadline = Instant::now() + CLOCK_DEADLINE;
+    loop {
+        let now = su_now(net).await;
+        if now >= ms {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the SU's clock is at {now}, still before {ms}, after {CLOCK_DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Spec 4.6 for one 1-second cron, restated: between consecutive scheduled messages L and R,
@@ -101,11 +141,17 @@ async fn cron_messages_fall_where_the_spec_puts_them_across_restarts() {
         ])
         .await;
     let m1 = net.eval(&pid, TICK_HANDLER).await;
-    tokio::time::sleep(Duration::from_millis(3300)).await;
+    // At least three ticks between m1 and m2.
+    su_clock_reaches(&net, schedule(&net, &pid).await[1] + 3300).await;
     let m2 = net
         .eval(&pid, "return #ticks .. ' ' .. table.concat(ticks, ',')")
         .await;
-    let cu1 = cu(&net, 3).await;
+    let clock = Arc::new(ManualClock::new(0));
+    let cu1 = cu_with(&net, |c| {
+        c.evaluation.checkpoint_every = 3;
+        c.evaluation.clock = Some(clock.clone());
+    })
+    .await;
     let (status, r) = get(
         &net.http,
         format!("{}/result/{m2}?process-id={pid}", cu1.url()),
@@ -128,8 +174,10 @@ async fn cron_messages_fall_where_the_spec_puts_them_across_restarts() {
     .await;
     assert_eq!(first["Output"], "ready");
 
-    // `/cron` evaluates to now (less the SU-commit margin) and lists every cron message.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // `/cron` evaluates to now (less the SU-commit margin) and lists every cron message: with
+    // "now" 2.2 s past m2's margin, exactly the two ticks after m2.
+    let now = ts[2] + CRON_NOW_LAG_MS + 2200;
+    clock.set(now);
     let crons = all_crons(&net, &cu1, &pid).await;
     let before_m1 = one_second_ticks(ts[0], ts[0], ts[1]);
     let times: Vec<i64> = crons.iter().map(|c| c.0).collect();
@@ -144,6 +192,11 @@ async fn cron_messages_fall_where_the_spec_puts_them_across_restarts() {
     );
     let tail = one_second_ticks(ts[0], ts[2], *times.last().expect("some") + 1);
     assert_eq!(times[before_m1.len() + expected.len()..], tail[..]);
+    assert_eq!(
+        tail,
+        one_second_ticks(ts[0], ts[2], now - CRON_NOW_LAG_MS),
+        "the walk to now stopped where the clock said"
+    );
     let n = expected.len();
     assert_eq!(
         crons.last().expect("some").1["Output"],
@@ -165,6 +218,9 @@ async fn cron_messages_fall_where_the_spec_puts_them_across_restarts() {
     // twice; a later message sees exactly the crons before it.
     cu1.shutdown().await;
     let cu2 = cu(&net, 3).await;
+    // The CU walked to the clock's "now": the SU's own clock passes it before m3 is scheduled,
+    // as it had in production (the margin keeps the SU's clock ahead of a CU's "now").
+    su_clock_reaches(&net, now).await;
     let m3 = net.eval(&pid, "return #ticks").await;
     let (_, r3) = get(
         &net.http,
