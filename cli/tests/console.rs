@@ -720,8 +720,10 @@ async fn send_and_the_console_end_quietly_when_their_output_is_closed() {
         .stdin(Stdio::null())
         .stdout(writer)
         .stderr(Stdio::piped())
-        .output();
-    let out = tokio::time::timeout(RUN_TIMEOUT, out)
+        // Not output(): tokio's would replace the closed pipe with one of its own.
+        .spawn()
+        .expect("ao send");
+    let out = tokio::time::timeout(RUN_TIMEOUT, out.wait_with_output())
         .await
         .expect("ao send did not finish")
         .expect("ao send");
