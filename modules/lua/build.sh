@@ -38,4 +38,5 @@ exec bash "$here/c/build-wasm.sh" "$out" "$max_memory" "$os/boot.lua" \
   ".blueprints.chatroom=$here/blueprints/chatroom.lua" \
   ".blueprints.staking=$here/blueprints/staking.lua" \
   ".blueprints.voting=$here/blueprints/voting.lua" \
-  ".blueprints.chat=$here/blueprints/chat.lua"
+  ".blueprints.chat=$here/blueprints/chat.lua" \
+  ".blueprints.arena=$here/blueprints/arena.lua"

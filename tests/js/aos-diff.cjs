@@ -61,8 +61,10 @@ const processTags = [
 ];
 const env = { Process: { Id: PID, Owner: OWNER, Tags: processTags }, Module: { Id: MODULE, Owner: OWNER, Tags: [] } };
 
-// A step: {eval: code} from the owner, or {from, owner?, tags: {name: value}, data, height?}.
-function item(step, n) {
+// A step: {eval: code[, oursEval: code]} from the owner (oursEval: what our side runs instead,
+// e.g. `Blueprint('token')` for the upstream blueprint's text), or {from, owner?, tags, data, height?}.
+function item(step, n, ours) {
+  if (ours && step.oursEval !== undefined) step = { ...step, eval: step.oursEval };
   const from = step.from || OWNER;
   const tags = [];
   if (step.eval !== undefined) tags.push({ name: "Action", value: "Eval" });
@@ -348,13 +350,31 @@ const scenarios = [
   ] },
 ];
 
+// The same sequences with our shipped blueprints (`Blueprint(name)`) on our side and the upstream
+// text on the aos side: how far our own blueprints behave as aos's.
+for (const name of ["token", "staking", "voting", "chatroom", "chat", "arena"]) {
+  const sc = scenarios.find((s) => s.area === name);
+  scenarios.push({
+    area: `ours:${name}`,
+    name: `${name} (ours)`,
+    steps: sc.steps.map((st) => {
+      if (st.eval === undefined) return st;
+      let code = st.eval;
+      for (const bp of ["token", "staking", "voting", "chatroom", "chat", "arena"]) {
+        if (code === blueprint(bp)) return { ...st, oursEval: `Blueprint('${bp}')` };
+      }
+      return st;
+    }),
+  });
+}
+
 // ---- running
 
-async function runScenario(wasm, format, steps) {
+async function runScenario(wasm, format, steps, ours) {
   const handle = await AoLoader(wasm, { format, memoryLimit: "524288000", computeLimit: 9e12 });
   let memory = null;
   const results = [];
-  const items = [bootItem(), ...steps.map((s, i) => item(s, i + 1))];
+  const items = [bootItem(), ...steps.map((s, i) => item(s, i + 1, ours))];
   for (const msg of items) {
     let res;
     try {
@@ -449,8 +469,8 @@ async function main() {
   const totals = {};
   for (const sc of scenarios) {
     if (only && sc.area !== only) continue;
-    const ra = await runScenario(aos, "wasm32-unknown-emscripten4", sc.steps);
-    const ro = await runScenario(ours, "wasm32-unknown-emscripten2", sc.steps);
+    const ra = await runScenario(aos, "wasm32-unknown-emscripten4", sc.steps, false);
+    const ro = await runScenario(ours, "wasm32-unknown-emscripten2", sc.steps, true);
     const t = (totals[sc.area] = totals[sc.area] || { identical: 0, order: 0, different: 0 });
     ra.forEach((res, i) => {
       const c = compare(res, ro[i]);
@@ -464,13 +484,13 @@ async function main() {
       }
     });
   }
-  process.stdout.write("\narea        identical  same-up-to-order  different\n");
+  process.stdout.write("\narea           identical  same-up-to-order  different\n");
   const sum = { identical: 0, order: 0, different: 0 };
   for (const [area, t] of Object.entries(totals)) {
-    process.stdout.write(`${area.padEnd(12)}${String(t.identical).padStart(9)}${String(t.order).padStart(18)}${String(t.different).padStart(11)}\n`);
+    process.stdout.write(`${area.padEnd(15)}${String(t.identical).padStart(9)}${String(t.order).padStart(18)}${String(t.different).padStart(11)}\n`);
     for (const k of Object.keys(sum)) sum[k] += t[k];
   }
-  process.stdout.write(`${"total".padEnd(12)}${String(sum.identical).padStart(9)}${String(sum.order).padStart(18)}${String(sum.different).padStart(11)}\n`);
+  process.stdout.write(`${"total".padEnd(15)}${String(sum.identical).padStart(9)}${String(sum.order).padStart(18)}${String(sum.different).padStart(11)}\n`);
 }
 
 main().catch((e) => {

@@ -142,3 +142,105 @@ fn chat_talks_to_a_chatroom() {
         "No DevChat.Router is set: set it to a room index process first."
     );
 }
+
+#[test]
+fn arena_gathers_paid_players_plays_and_pays_the_winner() {
+    const TOKEN: &str = "TOKEN-PROCESS-00000000000000000000000000000";
+    let mut p = Process::spawn("PID-BP-ARENA", &[("Authority", MU)]);
+    p.run("Blueprint('arena')");
+    // Ten seconds of waiting: ten messages, as each test message is 1 s after the previous.
+    p.run(&format!("PaymentToken = '{TOKEN}'; WaitTime = 10000"));
+
+    let e = p.send(Msg::from(ALICE).action("Register"));
+    let actions: Vec<_> = e
+        .messages
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["Target"].as_str().unwrap_or_default().to_string(),
+                tag(m, "Action").unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&(ALICE.to_string(), "Registered".to_string())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&(ALICE.to_string(), "Announcement".to_string())),
+        "{actions:?}"
+    );
+    p.send(Msg::from(BOB).action("Register"));
+    for player in [ALICE, BOB] {
+        let e = p.send(
+            Msg::pushed(TOKEN)
+                .action("Credit-Notice")
+                .tag("Sender", player)
+                .tag("Quantity", "1000"),
+        );
+        assert!(
+            e.messages
+                .as_array()
+                .expect("messages")
+                .iter()
+                .any(|m| m["Target"] == player && tag(m, "Action") == Some("Payment-Received")),
+            "{e:?}"
+        );
+    }
+    for _ in 0..10 {
+        p.send(Msg::from(ALICE).action("Ping"));
+    }
+    assert_eq!(p.run("GameMode"), "Playing");
+
+    let e = p.send(Msg::from(ALICE).action("GetGameState"));
+    let state = e
+        .messages
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| tag(m, "Action") == Some("GameState"))
+        .expect("GameState");
+    let state: serde_json::Value =
+        serde_json::from_str(state["Data"].as_str().expect("data")).expect("json");
+    assert_eq!(state["GameMode"], "Playing");
+
+    // BOB is out: ALICE, the last player, wins her fee back and the whole bonus.
+    let e = p.eval(&format!("eliminatePlayer('{BOB}', '{ALICE}')"));
+    assert_eq!(e.error, None, "{e:?}");
+    let msgs = e.messages.as_array().expect("messages");
+    let transfer = |reason: &str| {
+        msgs.iter()
+            .find(|m| tag(m, "Action") == Some("Transfer") && tag(m, "Reason") == Some(reason))
+            .map(|m| {
+                (
+                    m["Target"].clone(),
+                    tag(m, "Recipient").map(str::to_string),
+                    tag(m, "Quantity").map(str::to_string),
+                )
+            })
+    };
+    assert_eq!(
+        transfer("Eliminated-Player"),
+        Some((
+            serde_json::json!(TOKEN),
+            Some(ALICE.to_string()),
+            Some("1000".to_string())
+        ))
+    );
+    assert_eq!(
+        transfer("Win"),
+        Some((
+            serde_json::json!(TOKEN),
+            Some(ALICE.to_string()),
+            Some("2000".to_string())
+        ))
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m["Target"] == BOB && tag(m, "Action") == Some("Eliminated")),
+        "{msgs:?}"
+    );
+    assert_eq!(p.run("GameMode"), "Waiting");
+}
