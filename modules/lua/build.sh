@@ -35,4 +35,8 @@ exec bash "$here/c/build-wasm.sh" "$out" "$max_memory" "$os/boot.lua" \
   ".bint=$os/bint.lua" \
   ".process=$os/process.lua" \
   ".blueprints.token=$here/blueprints/token.lua" \
-  ".blueprints.chatroom=$here/blueprints/chatroom.lua"
+  ".blueprints.chatroom=$here/blueprints/chatroom.lua" \
+  ".blueprints.staking=$here/blueprints/staking.lua" \
+  ".blueprints.voting=$here/blueprints/voting.lua" \
+  ".blueprints.chat=$here/blueprints/chat.lua" \
+  ".blueprints.arena=$here/blueprints/arena.lua"

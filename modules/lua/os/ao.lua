@@ -6,8 +6,10 @@
 -- result to chance this module is deterministic, and says so:
 --  * the tags a message or spawn gets from its table keys come in sorted order (aos: `pairs`
 --    order), after the protocol tags and before an explicit `Tags` list;
---  * tag values must be strings; numbers and booleans are converted with `tostring`, anything
---    else is an error naming the tag (aos passes them on, and the MU then fails to sign them).
+--  * numbers and booleans as tag values are converted with `tostring` (aos passes them on as JSON
+--    numbers and booleans, which an MU cannot sign); a table value is passed on as it is, as aos
+--    does (HyperBEAM's `patch@1.0` messages carry tables; such a message has no Target, so our MU
+--    drops it with a trace reason, and a CU gives a table value on as its JSON text).
 
 local ao = {
   _version = '0.1.0',
@@ -45,7 +47,7 @@ local isArray = require('.utils').isArray
 
 local function tagValue(name, value)
   local kind = type(value)
-  if kind == 'string' then return value end
+  if kind == 'string' or kind == 'table' then return value end
   if kind == 'number' or kind == 'boolean' then return tostring(value) end
   error('tag ' .. tostring(name) .. ': a value must be a string, not a ' .. kind, 3)
 end

@@ -27,7 +27,8 @@ local function isbint(x) return getmetatable(x) == bint end
 
 local function fromString(s)
   local sign, digits = s:match('^%s*([+-]?)(%d+)%s*$')
-  if not digits then error('bint: not an integer: ' .. string.format('%q', s), 3) end
+  -- aos's words, which a token's error reply shows.
+  if not digits then error('value cannot be represented by a bint', 0) end
   local limbs = {}
   for i = #digits, 1, -DIGITS do
     limbs[#limbs + 1] = tonumber(digits:sub(math.max(1, i - DIGITS + 1), i))
@@ -42,15 +43,16 @@ function bint.new(x)
   if kind == 'integer' then return fromString(tostring(x)) end
   if kind == 'float' then
     if x ~= x or x == math.huge or x == -math.huge or x ~= math.floor(x) then
-      error('bint: not an integer: ' .. tostring(x), 2)
+      error('value cannot be represented by a bint', 0)
     end
     return fromString(string.format('%.0f', x))
   end
   if type(x) == 'string' then return fromString(x) end
-  error('bint: cannot make an integer of a ' .. type(x), 2)
+  error('value cannot be represented by a bint', 0)
 end
 
 bint.fromvalue = bint.new
+bint.frominteger = bint.new
 bint.fromstring = fromString
 bint.isbint = isbint
 
@@ -230,6 +232,28 @@ function bint.tostring(a)
   return (a.neg and '-' or '') .. table.concat(parts)
 end
 bint.__tostring = bint.tostring
+
+local BASE_DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+
+-- The text of `a` in `base` (2 to 36, lower-case digits), as aos's bint `tobase`.
+function bint.tobase(a, base)
+  a = bint.new(a)
+  base = base or 10
+  assert(math.type(base) == 'integer' and base >= 2 and base <= 36, 'base must be an integer from 2 to 36')
+  if base == 10 then return bint.tostring(a) end
+  local neg = a.neg
+  local n = neg and -a or a
+  local b = bint.new(base)
+  local out = {}
+  while not bint.iszero(n) do
+    local q, r = bint.fdivmod(n, b)
+    local d = bint.tonumber(r)
+    out[#out + 1] = BASE_DIGITS:sub(d + 1, d + 1)
+    n = q
+  end
+  if #out == 0 then return '0' end
+  return (neg and '-' or '') .. string.reverse(table.concat(out))
+end
 
 -- A Lua integer when it fits in 64 bits, else the nearest float.
 function bint.tonumber(a)

@@ -63,36 +63,44 @@ local function put(h, position)
   local i = indexOf(h.name)
   if i then
     handlers.list[i].pattern, handlers.list[i].handle, handlers.list[i].maxRuns = h.pattern, h.handle, h.maxRuns
-    return i
+    return
   end
   if position then table.insert(handlers.list, position, h) else table.insert(handlers.list, h) end
-  return position or #handlers.list
 end
 
-function handlers.add(...) return put(parse(...)) end
+-- As aos: `add` returns the number of handlers; `append`, `prepend`, `before`, `after` and `once`
+-- return nothing.
+function handlers.add(...)
+  put(parse(...))
+  return #handlers.list
+end
 
-function handlers.append(...) return put(parse(...)) end
+function handlers.append(...) put(parse(...)) end
 
-function handlers.prepend(...) return put(parse(...), 1) end
+function handlers.prepend(...) put(parse(...), 1) end
 
--- `Handlers.before('name').add(...)` / `Handlers.after('name').add(...)`: insert beside another.
+-- `Handlers.before('name').add(...)` / `Handlers.after('name').add(...)`: insert beside another
+-- (its place is taken when `before`/`after` is called; as in aos, no name check: a second handler
+-- of the same name may result, and nothing is added when `name` is not there).
 function handlers.before(name)
   assert(type(name) == 'string', 'Handler name MUST be a string')
+  local i = indexOf(name)
   return { add = function(...)
-    local i = indexOf(name)
-    if i then return put(parse(...), i) end
+    local h = parse(...)
+    if i then table.insert(handlers.list, i, h) end
   end }
 end
 
 function handlers.after(name)
   assert(type(name) == 'string', 'Handler name MUST be a string')
+  local i = indexOf(name)
   return { add = function(...)
-    local i = indexOf(name)
-    if i then return put(parse(...), i + 1) end
+    local h = parse(...)
+    if i then table.insert(handlers.list, i + 1, h) end
   end }
 end
 
--- A handler that runs once: (pattern, handle) gets a generated name.
+-- A handler that runs once, added at the end as aos does: (pattern, handle) gets a generated name.
 function handlers.once(...)
   local name, pattern, handle
   if select('#', ...) == 3 then
@@ -102,7 +110,7 @@ function handlers.once(...)
     handlers.onceNonce = handlers.onceNonce + 1
     pattern, handle = ...
   end
-  return handlers.prepend(name, pattern, handle, 1)
+  handlers.add(name, pattern, handle, 1)
 end
 
 function handlers.remove(name)
@@ -137,7 +145,7 @@ local function decision(match)
     return 0
   end
   if kind == 'number' then return match end
-  error('Pattern result is not valid, it MUST be string, number, or boolean')
+  error('Pattern result is not valid, it MUST be string, number, or boolean', 0)
 end
 
 -- Run the handlers for one message (see the top of this file).

@@ -3,7 +3,7 @@
 --
 -- Encoding is deterministic: object keys are sorted, so the same table always gives the same
 -- text (aos's encoder follows `pairs` order). Integers stay integers (`3`, not `3.0`); NaN and
--- infinities become `null`; an empty table is `[]`. Decoding turns integral numbers without a
+-- infinities are an error, as in aos (JSON has no such numbers); an empty table is `[]`. Decoding turns integral numbers without a
 -- fraction into Lua integers and `null` into nil (in an array, a hole at its index).
 
 local json = {}
@@ -30,7 +30,9 @@ function json.encode(v)
   elseif kind == 'boolean' then return tostring(v)
   elseif kind == 'number' then
     if math.type(v) == 'integer' then return tostring(v) end
-    if v ~= v or v == math.huge or v == -math.huge then return 'null' end
+    if v ~= v or v == math.huge or v == -math.huge then
+      error("unexpected number value '" .. tostring(v) .. "'", 0)
+    end
     return string.format('%.17g', v)
   elseif kind == 'string' then return encode_string(v)
   elseif kind == 'table' then

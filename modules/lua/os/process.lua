@@ -91,7 +91,7 @@ function Spawn(...)
   local module, msg
   if select('#', ...) == 1 then module, msg = ao._module, select(1, ...) else module, msg = ... end
   local spawned = ao.spawn(module, msg or {})
-  return { output = 'Spawn process request added to outbox', receive = spawned.receive, onReply = spawned.onReply }
+  return { output = 'Spawn process request added to outbox', receive = spawned.receive }
 end
 
 function Assign(assignment)
@@ -123,42 +123,38 @@ local function short(id)
   return id and (id:sub(1, 3) .. '...' .. id:sub(-3)) or 'unknown'
 end
 
--- A message no handler took: `Action = Info` gets the process's description (unless a handler
--- answers it), anything else goes to the Inbox with a line in Output.
+-- A message no handler took goes to the Inbox with a line in Output (an `Info` too, as in aos).
 local function default(msg)
-  if msg.Action == 'Info' then
-    local names = {}
-    for _, h in ipairs(Handlers.list) do
-      if h.name:sub(1, 1) ~= '_' then names[#names + 1] = h.name end
-    end
-    msg.reply({ Name = Name, Owner = Owner, Module = ao._module, Version = process._version,
-      Data = json.encode({ Name = Name, Owner = Owner, Module = ao._module, Handlers = names,
-        Authorities = ao.authorities, Inbox = #Inbox }) })
-    return
-  end
   insertInbox(msg)
   local text = Colors.gray .. 'New Message From ' .. Colors.green .. short(msg.From) .. Colors.gray .. ': '
   if msg.Action then
-    text = text .. 'Action = ' .. Colors.blue .. msg.Action:sub(1, 20) .. Colors.reset
+    text = text .. Colors.gray .. 'Action = ' .. Colors.blue .. msg.Action:sub(1, 20) .. Colors.reset
   else
     local data = msg.Data
     if type(data) == 'table' then data = json.encode(data) end
-    text = text .. 'Data = ' .. Colors.blue .. tostring(data or ''):sub(1, 20) .. Colors.reset
+    text = text .. Colors.gray .. 'Data = ' .. Colors.blue .. tostring(data or ''):sub(1, 20) .. Colors.reset
   end
   print(text)
 end
 
 -- The Eval action: run msg.Data as Lua (as an expression first, so `1 + 1` prints 2); its value
--- is printed. Errors reach the reply's Error.
+-- is printed. As in aos: a syntax error is the reply's Error as it is, and so is a second value
+-- returned (`return nil, 'why'`); a runtime error reaches Error through the handler's failure.
 local function eval(msg)
   local code = msg.Data
   if type(code) ~= 'string' then error('Eval: Data must be Lua source', 0) end
   local fn, err = load('return ' .. code, 'aos', 't', _G)
   if not fn then fn, err = load(code, 'aos', 't', _G) end
-  if not fn then error(err, 0) end
-  local results = table.pack(fn())
-  if results.n > 0 and results[1] ~= nil then
-    local out = results[1]
+  if not fn then
+    ao.outbox.Error = err
+    return
+  end
+  local out, second = fn()
+  if second then
+    ao.outbox.Error = second
+    return
+  end
+  if out ~= nil then
     printed[#printed + 1] = type(out) == 'table' and stringify.format(out) or tostring(out)
   end
 end
@@ -169,7 +165,17 @@ local function findTag(tags, name)
   end
 end
 
--- The process's own message: whose process it is, its name, and its On-Boot code.
+-- The process's own message (`_boot`, run once, as aos): its On-Boot code.
+local function runOnBoot(msg)
+  local onBoot = msg.Tags['On-Boot']
+  if onBoot == 'Data' then
+    eval(msg)
+  elseif onBoot ~= nil then
+    print('On-Boot: loading code from transaction ' .. onBoot .. ' needs WeaveDrive, which this module has not')
+  end
+end
+
+-- The process's own message: whose process it is, its name, the random seed.
 local function boot(msg, env)
   if Owner == nil then Owner = findTag(env.Process.TagArray, 'From-Process') or msg.From end
   if Name == nil then Name = findTag(env.Process.TagArray, 'Name') or 'aos' end
@@ -177,12 +183,15 @@ local function boot(msg, env)
   local seed = 0
   for i = 1, #env.Process.Id do seed = (seed * 31 + env.Process.Id:byte(i)) % 2147483647 end
   math.randomseed(seed)
-  local onBoot = msg.Tags['On-Boot']
-  if onBoot == 'Data' then
-    eval(msg)
-  elseif onBoot ~= nil then
-    print('On-Boot: loading code from transaction ' .. onBoot .. ' needs WeaveDrive, which this module has not')
-  end
+end
+
+-- aos's handler error lines: what failed, the error, and where (the traceback less its last three
+-- lines, which are the OS's own frames).
+local function withoutLastThreeLines(text)
+  local list = {}
+  for line in text:gmatch('([^\n]*)\n?') do list[#list + 1] = line end
+  for _ = 1, 3 do table.remove(list) end
+  return table.concat(list, '\n')
 end
 
 local function normalize(msg)
@@ -234,6 +243,7 @@ function process.handle(msg, env)
   if msg.Id == env.Process.Id then boot(msg, env) end
 
   if msg.From ~= msg.Owner and not ao.isTrusted(msg) then
+    if msg.From ~= ao.id then Send({ Target = msg.From, Data = 'Message is not trusted by this process!' }) end
     print('Message is not trusted! From: ' .. tostring(msg.From) .. ' - Owner: ' .. tostring(msg.Owner))
     return ao.result({ Output = { data = lines(), prompt = Prompt(), print = true } })
   end
@@ -245,6 +255,7 @@ function process.handle(msg, env)
 
   -- Put back every message: a process may remove them, but never for longer than one message.
   Handlers.add('_eval', function(m) return m.Action == 'Eval' and Owner == m.From end, eval)
+  Handlers.once('_boot', function(m) return m.Tags.Type == 'Process' and Owner == m.From end, runOnBoot)
   Handlers.append('_default', function() return true end, default)
 
   msg.reply = function(reply)
@@ -264,27 +275,24 @@ function process.handle(msg, env)
     return ao.send(copy)
   end
 
-  local isBoot = msg.Id == env.Process.Id
-  if isBoot and msg.Tags.Type == 'Process' then
-    -- The process message boots the process; it is not an ordinary message for the handlers.
-    return ao.result({ Output = { data = lines(), prompt = Prompt(), print = true } })
-  end
-
   local co = coroutine.create(function() return pcall(Handlers.evaluate, msg, env) end)
   local resumed, ok, err = coroutine.resume(co)
   track(co)
   if not resumed then ok, err = false, ok end
   if ok == false then
     table.insert(Errors, err)
-    local text = lines()
     if msg.Action ~= 'Eval' then
-      text = text .. (text ~= '' and '\n' or '') .. Colors.red .. 'Error' .. Colors.gray
-        .. ' handling message' .. (msg.Action and (' with Action = ' .. msg.Action) or '') .. Colors.reset
+      print(Colors.red .. 'Error' .. Colors.gray .. ' handling message '
+        .. (msg.Action and ('with Action = ' .. msg.Action) or '') .. Colors.reset)
+      print(Colors.green .. tostring(err) .. Colors.reset)
+      print('\n' .. Colors.gray .. withoutLastThreeLines(debug.traceback()) .. Colors.reset)
     end
-    return ao.result({ Error = text .. '\n\n' .. Colors.red .. 'error:\n' .. Colors.reset .. tostring(err) })
+    return { Error = lines() .. '\n\n' .. Colors.red .. 'error:\n' .. Colors.reset .. tostring(err) }
   end
   local output = { data = lines(), prompt = Prompt() }
   if msg.Action ~= 'Eval' then output.print = true end
+  -- The process's own message prints only when its On-Boot code printed something.
+  if msg.Tags.Type == 'Process' and Owner == msg.From and output.data == '' then output.print = nil end
   return ao.result({ Output = output })
 end
 

@@ -1,8 +1,20 @@
--- `require('.stringify')`: tables as readable text, for `print` and Eval results.
--- Keys are sorted (numbers first), so the same table always prints the same way; nested tables
--- are indented; a table met again (a cycle) prints as `<cycle>`.
+-- `require('.stringify')`: tables as readable text, for `print` and Eval results, laid out and
+-- coloured as aos 2.0 does, so a console shows the same thing for both:
+--   a list of only strings and numbers     { 1, "a" }           (strings green, others blue)
+--   a list holding tables                  one item a line, closed by ` }`
+--   anything else                          key (red) = value, one a line, 3 spaces in
+-- Where aos takes keys in `pairs` order (a hash order, which differs between builds), keys here
+-- are sorted (numbers first), so the same table always prints the same way. A table met again
+-- inside itself prints as `<circular reference>`.
 
-local stringify = { _version = '0.1.0' }
+local stringify = { _version = '0.2.0' }
+
+local colors = {
+  red = '\27[31m',
+  green = '\27[32m',
+  blue = '\27[34m',
+  reset = '\27[0m',
+}
 
 local function sortedKeys(t)
   local keys = {}
@@ -16,38 +28,58 @@ local function sortedKeys(t)
   return keys
 end
 
+-- Keys exactly 1..n.
 local function isList(t)
   local n = 0
   for _ in pairs(t) do n = n + 1 end
   return n == #t
 end
 
-local function scalar(v)
-  if type(v) == 'string' then return string.format('%q', v) end
-  return tostring(v)
-end
-
-local function format(v, indent, seen)
-  if type(v) ~= 'table' then return scalar(v) end
-  if seen[v] then return '<cycle>' end
-  if next(v) == nil then return '{}' end
-  seen[v] = true
-  local pad = string.rep('  ', indent + 1)
-  local parts = {}
-  if isList(v) then
-    for i = 1, #v do parts[i] = pad .. format(v[i], indent + 1, seen) end
-  else
-    for _, k in ipairs(sortedKeys(v)) do
-      local key = (type(k) == 'string' and k:match('^[%a_][%w_]*$')) and k or '[' .. scalar(k) .. ']'
-      parts[#parts + 1] = pad .. key .. ' = ' .. format(v[k], indent + 1, seen)
-    end
+-- A list of only strings and numbers (the empty table is one), printed on one line.
+function stringify.isSimpleArray(t)
+  if not isList(t) then return false end
+  for _, v in ipairs(t) do
+    if type(v) ~= 'number' and type(v) ~= 'string' then return false end
   end
-  seen[v] = nil
-  return '{\n' .. table.concat(parts, ',\n') .. '\n' .. string.rep('  ', indent) .. '}'
+  return true
 end
 
-function stringify.format(v, indent)
-  return format(v, indent or 0, {})
+local format
+
+local function value(v, indent, seen)
+  if type(v) == 'table' then
+    if seen[v] then return '<circular reference>' end
+    return format(v, indent + 2, seen)
+  end
+  if type(v) == 'string' then return colors.green .. '"' .. v .. '"' .. colors.reset end
+  return colors.blue .. tostring(v) .. colors.reset
+end
+
+format = function(t, indent, seen)
+  local parts = {}
+  if stringify.isSimpleArray(t) then
+    for i, v in ipairs(t) do parts[i] = value(v, indent, seen) end
+    return '{ ' .. table.concat(parts, ', ') .. ' }'
+  end
+  seen[t] = true
+  local pad = string.rep(' ', indent + 2)
+  local text
+  if isList(t) then
+    for i, v in ipairs(t) do parts[i] = pad .. value(v, indent, seen) end
+    text = '{\n' .. table.concat(parts, ',\n') .. '\n' .. string.rep(' ', indent) .. ' }'
+  else
+    for _, k in ipairs(sortedKeys(t)) do
+      parts[#parts + 1] = pad .. colors.red .. tostring(k) .. colors.reset .. ' = ' .. value(t[k], indent, seen)
+    end
+    text = '{\n ' .. table.concat(parts, ',\n ') .. '\n' .. string.rep(' ', indent) .. '}'
+  end
+  seen[t] = nil
+  return text
+end
+
+function stringify.format(t, indent)
+  if type(t) ~= 'table' then return tostring(t) end
+  return format(t, indent or 0, {})
 end
 
 return stringify

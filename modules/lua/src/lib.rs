@@ -9,7 +9,7 @@
 //!   os/ao.lua       identity, authorities, outbox (send, spawn, assign)
 //!   os/handlers.lua Handlers.add/append/prepend/before/after/once/remove/receive/evaluate
 //!   os/*.lua        json, utils, handlers-utils, stringify, base64, bint
-//!   blueprints/     token and chatroom, loadable with `Blueprint(name)`
+//!   blueprints/     token, chatroom, staking, voting, chat, arena: loadable with `Blueprint(name)`
 //!   build.sh        emcc -> dist/process.wasm (committed, so running needs no emscripten)
 //! ```
 //!
@@ -62,6 +62,10 @@ pub fn module_builder() -> ao_core::ao::ModuleBuilder {
 pub const BLUEPRINTS: &[(&str, &str)] = &[
     ("token", include_str!("../blueprints/token.lua")),
     ("chatroom", include_str!("../blueprints/chatroom.lua")),
+    ("staking", include_str!("../blueprints/staking.lua")),
+    ("voting", include_str!("../blueprints/voting.lua")),
+    ("chat", include_str!("../blueprints/chat.lua")),
+    ("arena", include_str!("../blueprints/arena.lua")),
 ];
 
 /// The Lua source of blueprint `name`, for clients that load it with an Eval (the same code the
