@@ -216,7 +216,8 @@ async fn spawn_send_result_dryrun_and_load_against_real_units() {
     assert_ne!(again_id.trim(), id);
     assert_eq!(json_of(again_result)["Output"]["data"], "42", "{again}");
 
-    // 2. dry-runs: an Eval as the Owner, and Info showing the MU listed as an Authority.
+    // 2. dry-runs: an Eval as the Owner, and the process's Name, Owner and Authorities (the MU
+    // listed among them) read by a dry-run Eval (an unhandled Info goes to the Inbox, as in aos).
     let dry = json_of(
         &ok(
             home,
@@ -225,10 +226,21 @@ async fn spawn_send_result_dryrun_and_load_against_real_units() {
         .await,
     );
     assert_eq!(dry["Output"]["data"], "42", "{dry}");
-    let info = json_of(&ok(home, &["dryrun", &pid, "--action", "Info"]).await);
-    let reply = &info["Messages"][0];
-    assert_eq!(reply["Target"], json!(me), "{info}");
-    let described = json_of(reply["Data"].as_str().expect("Info data"));
+    let info = json_of(
+        &ok(
+            home,
+            &[
+                "dryrun",
+                &pid,
+                "--action",
+                "Eval",
+                "--data",
+                "return require('json').encode({ Name = Name, Owner = Owner, Authorities = ao.authorities })",
+            ],
+        )
+        .await,
+    );
+    let described = json_of(info["Output"]["data"].as_str().expect("Eval data"));
     assert_eq!(described["Name"], "calc", "{described}");
     assert_eq!(described["Owner"], json!(me), "{described}");
     assert!(
