@@ -47,6 +47,13 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// processes at once), low enough that a flood cannot make a unit hold unbounded buffered bodies.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
 
+/// A body announced (or found) larger than the limit, but by at most this factor, is read and
+/// thrown away before the 413: a client that writes its whole body before reading the answer
+/// (reqwest, hyper) would otherwise get a broken pipe instead of the 413, since the server closes
+/// the connection as soon as it answered. Far larger bodies (a lie, or an attack) are refused at
+/// once, without reading them.
+pub const DRAIN_FACTOR: u64 = 2;
+
 /// `Retry-After` (seconds) of a refusal for load or deadline: a unit over its limit is usually
 /// free again within a second.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -143,9 +150,10 @@ fn refusal(status: StatusCode, reason: String) -> Response {
     r
 }
 
-/// Read the whole body before the handler runs: a `Content-Length` over the limit is refused
-/// (413) before a byte of body is read, a body that stalls longer than the body timeout is
-/// refused (408), one that outgrows the limit without announcing it is refused (413).
+/// Read the whole body before the handler runs: a `Content-Length` far over the limit (more than
+/// [`DRAIN_FACTOR`] times) is refused (413) before a byte of body is read; a body over the limit
+/// by less is read, thrown away, and refused (413); a body that stalls longer than the body
+/// timeout is refused (408).
 async fn read_body(limits: HttpLimits, req: Request, next: axum::middleware::Next) -> Response {
     let max = limits.max_body;
     let declared = req
@@ -153,24 +161,30 @@ async fn read_body(limits: HttpLimits, req: Request, next: axum::middleware::Nex
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().parse::<u64>());
-    match declared {
-        Some(Ok(n)) if n > max as u64 => {
-            return refusal(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is {n} bytes; the largest accepted is {max}"),
-            );
-        }
+    let drain_up_to = (max as u64).saturating_mul(DRAIN_FACTOR);
+    let too_large = |n: String| {
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is {n} bytes; the largest accepted is {max}"),
+        )
+    };
+    let declared = match declared {
+        Some(Ok(n)) if n > drain_up_to => return too_large(n.to_string()),
+        Some(Ok(n)) => Some(n),
         Some(Err(_)) => {
             return refusal(
                 StatusCode::BAD_REQUEST,
                 "Content-Length is not a number".into(),
             );
         }
-        _ => {}
-    }
+        None => None,
+    };
     let (parts, body) = req.into_parts();
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
+    // Bytes read past the limit (thrown away), while draining an honest oversized body.
+    let mut excess: u64 = 0;
+    let over = declared.is_some_and(|n| n > max as u64);
     loop {
         use tokio_stream::StreamExt;
         match tokio::time::timeout(limits.body_read_timeout, stream.next()).await {
@@ -191,15 +205,21 @@ async fn read_body(limits: HttpLimits, req: Request, next: axum::middleware::Nex
                 );
             }
             Ok(Some(Ok(chunk))) => {
-                if buf.len().saturating_add(chunk.len()) > max {
-                    return refusal(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("the body is larger than {max} bytes"),
-                    );
+                if over || excess > 0 || buf.len().saturating_add(chunk.len()) > max {
+                    excess = excess.saturating_add(chunk.len() as u64);
+                    buf = Vec::new();
+                    if excess > drain_up_to {
+                        break;
+                    }
+                } else {
+                    buf.extend_from_slice(&chunk);
                 }
-                buf.extend_from_slice(&chunk);
             }
         }
+    }
+    if over || excess > 0 {
+        let size = declared.map_or_else(|| format!("more than {max}"), |n| n.to_string());
+        return too_large(size);
     }
     next.run(Request::from_parts(parts, Body::from(buf))).await
 }
