@@ -165,7 +165,7 @@ async fn read_body(limits: HttpLimits, req: Request, next: axum::middleware::Nex
     let too_large = |n: String| {
         refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is {n} bytes; the largest accepted is {max}"),
+            format!("the body is {n} bytes, over the limit of {max} bytes"),
         )
     };
     let declared = match declared {
