@@ -106,6 +106,8 @@ pub struct Config {
     pub location_ttl_ms: u64,
     /// How often the block height is refreshed.
     pub height_refresh: Duration,
+    /// How long a live-tail subscriber may read nothing before it is cut off.
+    pub subscriber_stall: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -149,6 +151,7 @@ impl Config {
             process_assignment: true,
             location_ttl_ms: DEFAULT_LOCATION_TTL_MS,
             height_refresh: DEFAULT_HEIGHT_REFRESH,
+            subscriber_stall: crate::tail::DEFAULT_SUBSCRIBER_STALL,
         })
     }
 }
