@@ -86,6 +86,10 @@ pub struct MuArgs {
     /// How often monitored processes' cron results are pushed, in ms.
     #[arg(long, value_name = "MS", env = "AO_MU_CRON_INTERVAL", default_value_t = DEFAULT_CRON_INTERVAL.as_millis() as u64)]
     pub cron_interval: u64,
+    /// How long finished tasks are kept (for traces and answering a retried item), in seconds;
+    /// older ones are deleted and their space compacted. Unfinished and dead-lettered tasks stay.
+    #[arg(long, value_name = "S", env = "AO_MU_TASK_RETENTION", default_value_t = crate::retention::DEFAULT_TASK_RETENTION.as_secs())]
+    pub task_retention: u64,
 }
 
 /// Everything [`crate::serve`] needs.
@@ -122,6 +126,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Cron tick.
     pub cron_interval: Duration,
+    /// How long finished tasks are kept.
+    pub task_retention: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -170,6 +176,7 @@ impl Config {
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             cron_interval: DEFAULT_CRON_INTERVAL,
+            task_retention: crate::retention::DEFAULT_TASK_RETENTION,
         })
     }
 }
@@ -198,6 +205,7 @@ impl MuArgs {
         config.rate_window = Duration::from_secs(self.rate_window.max(1));
         config.max_item_size = self.max_item_size;
         config.cron_interval = Duration::from_millis(self.cron_interval.max(100));
+        config.task_retention = Duration::from_secs(self.task_retention);
         Ok(config)
     }
 }

@@ -87,7 +87,9 @@ impl Messenger for Service {
         req: Request<MonitorRequest>,
     ) -> Result<Response<MonitorResponse>, Status> {
         let pid = target(req.into_inner().item.into())?;
-        monitor::stop(&self.api.mu, &pid).map_err(|e| e.grpc())?;
+        monitor::stop(&self.api.mu, &pid)
+            .await
+            .map_err(|e| e.grpc())?;
         Ok(Response::new(MonitorResponse {
             process_id: pid,
             message: "Process deleted".into(),
