@@ -104,6 +104,10 @@ pub struct MuArgs {
     /// server.
     #[command(flatten)]
     pub limits: HttpLimitArgs,
+    /// How long finished tasks are kept (for traces and answering a retried item), in seconds;
+    /// older ones are deleted and their space compacted. Unfinished and dead-lettered tasks stay.
+    #[arg(long, value_name = "S", env = "AO_MU_TASK_RETENTION", default_value_t = crate::retention::DEFAULT_TASK_RETENTION.as_secs())]
+    pub task_retention: u64,
 }
 
 /// Everything [`crate::serve`] needs.
@@ -145,6 +149,8 @@ pub struct Config {
     pub http_limits: HttpLimits,
     /// Cron tick.
     pub cron_interval: Duration,
+    /// How long finished tasks are kept.
+    pub task_retention: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -198,6 +204,7 @@ impl Config {
             admin_addr: DEFAULT_ADMIN_ADDR,
             http_limits: HttpLimits::new(DEFAULT_MAX_ITEM_SIZE),
             cron_interval: DEFAULT_CRON_INTERVAL,
+            task_retention: crate::retention::DEFAULT_TASK_RETENTION,
         })
     }
 }
@@ -235,6 +242,7 @@ impl MuArgs {
             };
             SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
         });
+        config.task_retention = Duration::from_secs(self.task_retention);
         Ok(config)
     }
 }

@@ -134,7 +134,9 @@ impl Messenger for Service {
         let item = req.into_inner().item;
         self.check_size(&item)?;
         let pid = target(item.into())?;
-        monitor::stop(&self.api.mu, &pid).map_err(|e| e.grpc())?;
+        monitor::stop(&self.api.mu, &pid)
+            .await
+            .map_err(|e| e.grpc())?;
         Ok(Response::new(MonitorResponse {
             process_id: pid,
             message: "Process deleted".into(),

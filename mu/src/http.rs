@@ -115,7 +115,7 @@ async fn delete_monitor(State(api): Shared, Path(pid): Path<String>, body: Bytes
         Ok(t) => t,
         Err(e) => return err(e),
     };
-    match monitor::stop(&api.mu, &target) {
+    match monitor::stop(&api.mu, &target).await {
         Ok(()) => (StatusCode::OK, "Process deleted").into_response(),
         Err(e) => err(e),
     }
@@ -162,7 +162,7 @@ async fn dead_letters(State(api): Shared) -> Response {
 }
 
 async fn repush(State(api): Shared, Path(task): Path<String>) -> Response {
-    match api.mu.repush(&task) {
+    match api.mu.repush(&task).await {
         Ok(Some(t)) => (
             StatusCode::ACCEPTED,
             axum::Json(json!({"task": t.id, "state": format!("{:?}", t.state)})),

@@ -17,6 +17,7 @@
 //!  monitor.rs             cron monitors: new cron results queued every tick
 //!  limits.rs              per-IP rate limit, body size, request deadline: tower layers
 //!  trace.rs               the tree of work an item caused, from the tasks
+//!  retention.rs           finished tasks deleted past `--task-retention`, then compacted
 //! ```
 //!
 //! A user's item is acknowledged (202) only after its task is stored and its SU accepted it;
@@ -34,6 +35,7 @@ pub mod locate;
 pub mod metrics;
 pub mod monitor;
 pub mod queue;
+pub mod retention;
 pub mod store;
 pub mod trace;
 pub mod units;
@@ -206,6 +208,7 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
         }
     });
     let cron = monitor::spawn(mu.clone(), config.cron_interval);
+    let sweeper = retention::spawn(mu.store.clone(), config.task_retention);
     let address = mu.address.clone();
     tracing::info!(%http_addr, %grpc_addr, %admin_addr, %address, "MU serving");
     Ok(RunningMu {
@@ -216,6 +219,6 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
         mu,
         stop,
         servers: vec![http_task, admin_task, grpc_task],
-        background: vec![cron],
+        background: vec![cron, sweeper],
     })
 }

@@ -7,7 +7,7 @@
 //! the gateway, cached for its `Time-To-Live` (at most [`MAX_CACHE`]): gRPC when it published a
 //! `Grpc-Url` (ao-rs SUs), the AO HTTP API otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,57 @@ use crate::units::{SuClient, UnitError};
 /// Longest a Scheduler-Location is trusted whatever its `Time-To-Live` says: an SU that moved
 /// should not stay unreachable for the day-long TTLs SUs publish.
 pub const MAX_CACHE: Duration = Duration::from_secs(3600);
+
+/// SU clients cached: one per scheduler this MU talks to; a few hundred SUs exist, and the bound
+/// keeps lookups of scheduler addresses someone made up from growing the map.
+pub const MAX_SU_CLIENTS: usize = 1_000;
+
+/// A map of at most `cap` entries: inserting one more evicts the oldest inserted. For caches
+/// whose keys come from clients (process ids, scheduler addresses), so memory stays bounded
+/// whatever they send; an evicted entry is only looked up again.
+pub struct BoundedCache<V> {
+    cap: usize,
+    map: HashMap<String, V>,
+    order: VecDeque<String>,
+}
+
+impl<V> BoundedCache<V> {
+    /// An empty cache of at most `cap` entries (at least one).
+    pub fn new(cap: usize) -> BoundedCache<V> {
+        BoundedCache {
+            cap: cap.max(1),
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// The entry for `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    /// Insert or replace; evicts the oldest entries past the bound.
+    pub fn insert(&mut self, key: String, value: V) {
+        if self.map.insert(key.clone(), value).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
 
 /// What an id names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +88,7 @@ pub struct Locator {
     gateway: Arc<dyn Gateway>,
     store: Arc<Store>,
     http: reqwest::Client,
-    sus: Mutex<HashMap<String, (SuClient, Instant)>>,
+    sus: Mutex<BoundedCache<(SuClient, Instant)>>,
 }
 
 impl Locator {
@@ -47,7 +98,7 @@ impl Locator {
             gateway,
             store,
             http,
-            sus: Mutex::new(HashMap::new()),
+            sus: Mutex::new(BoundedCache::new(MAX_SU_CLIENTS)),
         }
     }
 
@@ -149,5 +200,27 @@ impl Locator {
                 format!("{pid} is not a known process"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_never_exceeds_its_bound_and_keeps_the_newest() {
+        let mut c = BoundedCache::new(100);
+        for i in 0..10_000 {
+            c.insert(format!("p{i}"), i);
+            assert!(c.len() <= 100, "{} entries after {i} inserts", c.len());
+            assert_eq!(c.order.len(), c.len());
+        }
+        assert_eq!(c.len(), 100);
+        assert_eq!(c.get("p9999"), Some(&9999));
+        assert_eq!(c.get("p9900"), Some(&9900));
+        assert_eq!(c.get("p9899"), None);
+        // Replacing an entry neither grows the cache nor evicts another.
+        c.insert("p9999".into(), 0);
+        assert_eq!((c.len(), c.get("p9900")), (100, Some(&9900)));
     }
 }

@@ -37,11 +37,12 @@ pub async fn start(mu: &Arc<Mu>, pid: &str) -> Result<(), MuError> {
         .map_err(|e| MuError::Unavailable(e.to_string()))?;
     mu.store
         .put_monitor(pid, &Monitor { cursor }, None)
+        .await
         .map_err(|e| MuError::Unavailable(e.to_string()))
 }
 
 /// Stop monitoring `pid`.
-pub fn stop(mu: &Arc<Mu>, pid: &str) -> Result<(), MuError> {
+pub async fn stop(mu: &Arc<Mu>, pid: &str) -> Result<(), MuError> {
     if mu
         .store
         .monitor(pid)
@@ -52,6 +53,7 @@ pub fn stop(mu: &Arc<Mu>, pid: &str) -> Result<(), MuError> {
     }
     mu.store
         .delete_monitor(pid)
+        .await
         .map_err(|e| MuError::Unavailable(e.to_string()))
 }
 
@@ -77,6 +79,7 @@ pub async fn tick(mu: &Arc<Mu>, pid: &str) -> Result<usize, MuError> {
     let cursor = Some(last.cursor.clone());
     mu.store
         .put_monitor(pid, &Monitor { cursor }, Some(&task))
+        .await
         .map_err(|e| MuError::Unavailable(e.to_string()))?;
     mu.metrics.cron(results.len() as u64);
     mu.drive(task);

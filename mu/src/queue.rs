@@ -24,10 +24,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use prost::Message as _;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::crank::{self, Outgoing};
-use crate::locate::{Destination, Locator};
+use crate::locate::{BoundedCache, Destination, Locator};
 use crate::metrics::Metrics;
 use crate::store::{Stage, State, Store, Task, Work};
 use crate::units::{CuClient, ProcessInfo, UnitError};
@@ -63,8 +63,18 @@ pub struct Mu {
     pub metrics: Arc<Metrics>,
     /// Bounds the tasks running at once.
     pub permits: Arc<Semaphore>,
-    processes: std::sync::Mutex<HashMap<String, ProcessInfo>>,
+    processes: std::sync::Mutex<BoundedCache<ProcessInfo>>,
+    /// Items being handed to their SU right now, by task id: a client's retry while the first
+    /// attempt is in flight waits for that attempt instead of starting a second one.
+    accepting: std::sync::Mutex<HashMap<String, Answer>>,
 }
+
+/// Process infos cached: each holds a process's owner and tags (about a KiB); 10,000 covers the
+/// processes a busy MU pushes for at once, in about 10 MiB, whatever ids clients send.
+pub const MAX_PROCESS_INFOS: usize = 10_000;
+
+/// Where the answer of an accepted item's first schedule appears.
+type Answer = watch::Receiver<Option<Result<Task, StepError>>>;
 
 /// The AO address of an ed25519 key: base64url(sha256(public key)).
 pub fn address_of(wallet: &Ed25519Wallet) -> String {
@@ -114,7 +124,7 @@ pub fn new_task(id: String, parent: Option<String>, root: Option<String>, work: 
 }
 
 /// Why a stage could not complete.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum StepError {
     /// Try again later (a unit unreachable, a storage hiccup).
     Retry(String),
@@ -171,7 +181,8 @@ impl Mu {
             retry,
             metrics,
             permits: Arc::new(Semaphore::new(max_running.max(1))),
-            processes: std::sync::Mutex::new(HashMap::new()),
+            processes: std::sync::Mutex::new(BoundedCache::new(MAX_PROCESS_INFOS)),
+            accepting: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -193,9 +204,17 @@ impl Mu {
         Ok(info)
     }
 
-    fn save(&self, task: &mut Task) -> Result<(), StepError> {
+    /// How many process infos are cached (bounded by [`MAX_PROCESS_INFOS`]).
+    pub fn cached_process_infos(&self) -> usize {
+        self.processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    async fn save(&self, task: &mut Task) -> Result<(), StepError> {
         task.updated_ms = now_ms();
-        self.store.put_tasks(&[task])?;
+        self.store.put_tasks(&[task]).await?;
         Ok(())
     }
 
@@ -249,7 +268,7 @@ impl Mu {
         task.item_id = Some(item.id());
         task.signed = Some(B64.encode(item.as_bytes()));
         task.stage = Stage::Schedule;
-        self.save(task)
+        self.save(task).await
     }
 
     fn signed_item(task: &Task) -> Result<DataItem, StepError> {
@@ -329,7 +348,7 @@ impl Mu {
                         task.stage = Stage::Done;
                         task.state = State::Computed;
                         self.metrics.uploaded();
-                        return self.save(task);
+                        return self.save(task).await;
                     }
                 }
             }
@@ -350,7 +369,7 @@ impl Mu {
         }
         task.stage = Stage::PullResult;
         task.state = State::Pushed;
-        self.save(task)
+        self.save(task).await
     }
 
     /// Read the result and enqueue the work it causes, in one batch with this task's completion.
@@ -461,7 +480,7 @@ impl Mu {
         task.updated_ms = now_ms();
         let mut all: Vec<&Task> = vec![task];
         all.extend(children.iter());
-        self.store.put_tasks(&all)?;
+        self.store.put_tasks(&all).await?;
         Ok(())
     }
 
@@ -491,7 +510,7 @@ impl Mu {
                     task.state = State::Dropped;
                     task.stage = Stage::Done;
                     task.error = Some(m);
-                    let _ = self.save(&mut task);
+                    let _ = self.save(&mut task).await;
                     return task;
                 }
             };
@@ -501,12 +520,12 @@ impl Mu {
                 tracing::warn!(task = %task.id, error = %why, "dead-lettered");
                 task.state = State::DeadLetter;
                 self.metrics.dead_lettered();
-                let _ = self.save(&mut task);
+                let _ = self.save(&mut task).await;
                 return task;
             }
             task.state = State::Failed;
             self.metrics.retried();
-            let _ = self.save(&mut task);
+            let _ = self.save(&mut task).await;
             let delay = self
                 .retry
                 .base_delay
@@ -583,7 +602,10 @@ impl Mu {
     }
 
     /// Put a dead-lettered task back in the queue (an operator's re-push).
-    pub fn repush(self: &Arc<Self>, id: &str) -> Result<Option<Task>, crate::store::StoreError> {
+    pub async fn repush(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> Result<Option<Task>, crate::store::StoreError> {
         let Some(mut t) = self.store.task(id)? else {
             return Ok(None);
         };
@@ -594,7 +616,7 @@ impl Mu {
         t.retries = 0;
         t.error = None;
         t.updated_ms = now_ms();
-        self.store.put_tasks(&[&t])?;
+        self.store.put_tasks(&[&t]).await?;
         if t.stage == Stage::PullResult {
             self.drive(t.clone());
         } else {
@@ -612,14 +634,7 @@ impl Mu {
         kind: &str,
     ) -> Result<Task, StepError> {
         let id = item.id();
-        if let Some(existing) = self.store.task(&id)? {
-            // The same item again (a client retry): answer as the first time, unless the first
-            // time it was refused (then try again: the SU may know the process now).
-            if existing.stage != Stage::Schedule && existing.state != State::Dropped {
-                return Ok(existing);
-            }
-        }
-        let mut task = new_task(
+        let task = new_task(
             id.clone(),
             None,
             Some(id),
@@ -629,24 +644,65 @@ impl Mu {
                 kind: kind.to_string(),
             },
         );
-        self.save(&mut task)?;
-        self.schedule_now(task).await
+        self.accept(task).await
     }
 
     /// Accept an assignment request (`POST /?process-id=&assign=`).
     pub async fn assign(self: &Arc<Self>, order: crank::AssignOrder) -> Result<Task, StepError> {
         let id = child_id(&format!("assign:{}:{}", order.process, order.message), 0);
-        let mut task = new_task(
+        let task = new_task(
             id.clone(),
             None,
             Some(order.message.clone()),
             Work::Assign(order),
         );
-        self.save(&mut task)?;
-        self.schedule_now(task).await
+        self.accept(task).await
+    }
+
+    /// Store `task` and hand it to its SU in a task of its own, and wait for the answer. The
+    /// request may go away (the client disconnects, the request deadline passes): the work goes
+    /// on regardless, so an item the SU accepted is always cranked on, not left half done until
+    /// the MU restarts. The same task again (a client's retry) answers as the first time, or waits
+    /// for the first attempt still in flight; only a task the SU refused is tried again.
+    async fn accept(self: &Arc<Self>, task: Task) -> Result<Task, StepError> {
+        let mut answer = {
+            let mut accepting = self.accepting.lock().unwrap_or_else(|p| p.into_inner());
+            match accepting.get(&task.id) {
+                Some(rx) => rx.clone(),
+                None => {
+                    if let Some(existing) = self.store.task(&task.id)?
+                        && existing.stage != Stage::Schedule
+                        && existing.state != State::Dropped
+                    {
+                        return Ok(existing);
+                    }
+                    let (tx, rx) = watch::channel(None);
+                    accepting.insert(task.id.clone(), rx.clone());
+                    let mu = self.clone();
+                    tokio::spawn(async move {
+                        let _done = Accepting {
+                            mu: &mu,
+                            id: task.id.clone(),
+                        };
+                        let result = mu.schedule_now(task).await;
+                        tx.send_replace(Some(result));
+                    });
+                    rx
+                }
+            }
+        };
+        match answer.wait_for(Option::is_some).await {
+            Ok(a) => a
+                .clone()
+                .unwrap_or_else(|| Err(StepError::Retry("no answer".into()))),
+            Err(_) => Err(StepError::Retry(
+                "the MU stopped before the SU answered".into(),
+            )),
+        }
     }
 
     async fn schedule_now(self: &Arc<Self>, mut task: Task) -> Result<Task, StepError> {
+        self.save(&mut task).await?;
         match self.schedule(&mut task).await {
             Ok(()) => {
                 self.drive(task.clone());
@@ -657,7 +713,7 @@ impl Mu {
                 task.state = State::Dropped;
                 task.stage = Stage::Done;
                 task.error = Some(format!("{e:?}"));
-                let _ = self.save(&mut task);
+                let _ = self.save(&mut task).await;
                 Err(e)
             }
         }
@@ -678,5 +734,21 @@ impl Mu {
                     .collect(),
             },
         )
+    }
+}
+
+/// Takes an accepted task off the in-flight list when its first schedule ends, however it ends.
+struct Accepting<'a> {
+    mu: &'a Mu,
+    id: String,
+}
+
+impl Drop for Accepting<'_> {
+    fn drop(&mut self) {
+        self.mu
+            .accepting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }

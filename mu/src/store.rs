@@ -8,13 +8,24 @@
 //! - `i{item id}` -> task id: find a task (for `Trace`) by the id of the item it pushed.
 //! - `u{task id}` -> empty, while the task is unfinished: what a restart resumes, read without
 //!   scanning the finished tasks kept for traces.
+//! - `d{task id}` -> empty, while the task is dead-lettered: the dead-letter list reads only these.
+//! - `f{finished ms, 8 bytes big-endian}{task id}` -> empty, once a task completed or was dropped:
+//!   the retention sweep reads the oldest finished tasks first and deletes them (see [`Store::sweep`]).
 //! - `p{process id}` -> scheduler address of a process this MU has seen spawned.
 //! - `m{process id}` -> [`Monitor`] JSON: a process whose cron results are pushed.
+//!
+//! Writes: every synced write goes through one committer thread, which takes everything queued
+//! while the previous sync ran and syncs it once (group commit, as the SU's store does). Callers
+//! await the answer, so no tokio worker ever blocks on an fsync, and concurrent tasks share syncs.
+//! The retention sweep runs on the same thread, so its check-then-delete cannot race a task write.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc as channel;
 
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use crate::crank::{AssignOrder, Outgoing};
 
@@ -27,7 +38,14 @@ pub enum StoreError {
     /// A record that does not decode.
     #[error("corrupt record {0}: {1}")]
     Corrupt(String, String),
+    /// The committer thread has stopped (the MU is shutting down).
+    #[error("the store is closed")]
+    Closed,
 }
+
+/// Writes one group commit takes at most: bounds the batch a sync carries (and the latency of the
+/// first writer in it) while letting a burst of task writes share one fsync.
+pub const MAX_GROUP_COMMIT: usize = 256;
 
 /// What a task does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,22 +177,75 @@ fn unfinished(t: &Task) -> bool {
     matches!(t.state, State::Queued | State::Pushed | State::Failed)
 }
 
-/// Add a task to a batch, with its indexes: `i` (its item id) and `u` (present while unfinished,
-/// so a restart reads the pending work, not the whole history kept for traces).
-fn add_task(batch: &mut WriteBatch, t: &Task) -> Result<(), StoreError> {
+/// Whether a finished task expires after the retention: completed or dropped work. Unfinished
+/// tasks are kept (they are resumed) and so are dead letters (an operator may re-push them).
+fn expires(t: &Task) -> bool {
+    matches!(t.state, State::Computed | State::Dropped)
+}
+
+/// The finish-time index key of a task finished at `ms`.
+fn finished_key(ms: u64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + id.len());
+    k.push(b'f');
+    k.extend_from_slice(&ms.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// One write, queued to the committer.
+enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+/// Add a task to a write, with its indexes: `i` (its item id), `u` (present while unfinished, so
+/// a restart reads the pending work, not the whole history kept for traces), `d` (present while
+/// dead-lettered) and `f` (its finish time, for the retention sweep).
+fn add_task(ops: &mut Vec<Op>, t: &Task) -> Result<(), StoreError> {
     let v = serde_json::to_vec(t).map_err(|e| StoreError::Corrupt(t.id.clone(), e.to_string()))?;
-    batch.put(key(b't', &t.id), v);
+    ops.push(Op::Put(key(b't', &t.id), v));
     if let Some(item) = &t.item_id
         && *item != t.id
     {
-        batch.put(key(b'i', item), t.id.as_bytes());
+        ops.push(Op::Put(key(b'i', item), t.id.as_bytes().to_vec()));
     }
     if unfinished(t) {
-        batch.put(key(b'u', &t.id), b"");
+        ops.push(Op::Put(key(b'u', &t.id), Vec::new()));
     } else {
-        batch.delete(key(b'u', &t.id));
+        ops.push(Op::Delete(key(b'u', &t.id)));
+    }
+    if t.state == State::DeadLetter {
+        ops.push(Op::Put(key(b'd', &t.id), Vec::new()));
+    } else {
+        ops.push(Op::Delete(key(b'd', &t.id)));
+    }
+    if expires(t) {
+        ops.push(Op::Put(finished_key(t.updated_ms, &t.id), Vec::new()));
     }
     Ok(())
+}
+
+/// What the committer is asked to do.
+enum Job {
+    /// Write these operations, synced, and answer once durable.
+    Write(Vec<Op>, oneshot::Sender<Result<(), StoreError>>),
+    /// Delete up to `max` tasks finished at or before `cutoff_ms`.
+    Sweep {
+        cutoff_ms: u64,
+        max: usize,
+        reply: oneshot::Sender<Result<Swept, StoreError>>,
+    },
+}
+
+/// What one sweep step deleted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Tasks deleted.
+    pub deleted: usize,
+    /// Whether more index entries at or before the cutoff remain (sweep again).
+    pub more: bool,
+    /// Smallest and largest key deleted, for the compaction of that range.
+    pub range: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 fn synced() -> WriteOptions {
@@ -185,17 +256,42 @@ fn synced() -> WriteOptions {
 
 /// The RocksDB store.
 pub struct Store {
-    db: DB,
+    db: Arc<DB>,
+    jobs: std::sync::Mutex<Option<channel::Sender<Job>>>,
+    committer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Store {
-    /// Open (or create) the store in `dir`.
+    /// Open (or create) the store in `dir` and start its committer thread.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
+        let db = Arc::new(DB::open(&opts, dir)?);
+        let (tx, rx) = channel::channel();
+        let committer = Committer { db: db.clone() };
+        let handle = std::thread::Builder::new()
+            .name("mu-committer".into())
+            .spawn(move || committer.run(rx))
+            .map_err(|e| StoreError::Corrupt("committer".into(), e.to_string()))?;
         Ok(Store {
-            db: DB::open(&opts, dir)?,
+            db,
+            jobs: std::sync::Mutex::new(Some(tx)),
+            committer: std::sync::Mutex::new(Some(handle)),
         })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Write(ops, reply))?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     fn get_json<T: for<'de> Deserialize<'de>>(&self, k: &[u8]) -> Result<Option<T>, StoreError> {
@@ -223,14 +319,39 @@ impl Store {
         }
     }
 
-    /// Write tasks (a task and the children its result caused) in one synced batch.
-    pub fn put_tasks(&self, tasks: &[&Task]) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::default();
+    /// Write tasks (a task and the children its result caused) in one synced batch, on the
+    /// committer thread.
+    pub async fn put_tasks(&self, tasks: &[&Task]) -> Result<(), StoreError> {
+        let mut ops = Vec::new();
         for t in tasks {
-            add_task(&mut batch, t)?;
+            add_task(&mut ops, t)?;
         }
-        self.db.write_opt(batch, &synced())?;
-        Ok(())
+        self.write(ops).await
+    }
+
+    /// Delete up to `max` tasks that completed or were dropped at or before `cutoff_ms`, with
+    /// their item index, on the committer thread (so no task write can fall between the check and
+    /// the delete). Unfinished and dead-lettered tasks are never deleted.
+    pub async fn sweep(&self, cutoff_ms: u64, max: usize) -> Result<Swept, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Sweep {
+            cutoff_ms,
+            max,
+            reply,
+        })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Compact the key range a sweep deleted, and the finish-time index up to `cutoff_ms`, so the
+    /// space of the deleted tasks is given back (blocking: call it off the async runtime).
+    pub fn compact(&self, swept: &Swept, cutoff_ms: u64) {
+        if let Some((from, to)) = &swept.range {
+            self.db.compact_range(Some(from), Some(to));
+        }
+        self.db.compact_range(
+            Some(b"f".as_slice()),
+            Some(finished_key(cutoff_ms, "~").as_slice()),
+        );
     }
 
     /// Every record of one kind (`prefix`), decoded.
@@ -255,15 +376,6 @@ impl Store {
         Ok(out)
     }
 
-    fn tasks_where(&self, keep: impl Fn(&Task) -> bool) -> Result<Vec<Task>, StoreError> {
-        Ok(self
-            .scan::<Task>(b't')?
-            .into_iter()
-            .map(|(_, t)| t)
-            .filter(|t| keep(t))
-            .collect())
-    }
-
     /// Every task not yet finished (to resume after a restart), in id order.
     pub fn unfinished(&self) -> Result<Vec<Task>, StoreError> {
         let mut out = Vec::new();
@@ -284,9 +396,24 @@ impl Store {
         Ok(out)
     }
 
-    /// Every task in the dead-letter list.
+    /// Every task in the dead-letter list, read through its index (not a scan of every task).
     pub fn dead_letters(&self) -> Result<Vec<Task>, StoreError> {
-        self.tasks_where(|t| t.state == State::DeadLetter)
+        let mut out = Vec::new();
+        for kv in self
+            .db
+            .iterator(IteratorMode::From(b"d", Direction::Forward))
+        {
+            let (k, _) = kv?;
+            if k.first() != Some(&b'd') {
+                break;
+            }
+            if let Some(t) = self.task(&String::from_utf8_lossy(&k[1..]))?
+                && t.state == State::DeadLetter
+            {
+                out.push(t);
+            }
+        }
+        Ok(out)
     }
 
     /// The scheduler of a process this MU saw spawned.
@@ -315,27 +442,155 @@ impl Store {
 
     /// Start (or update) a monitor; with `task`, in the same batch (a tick's results and the
     /// cursor after them move together).
-    pub fn put_monitor(
+    pub async fn put_monitor(
         &self,
         pid: &str,
         m: &Monitor,
         task: Option<&Task>,
     ) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::default();
         let v = serde_json::to_vec(m)
             .map_err(|e| StoreError::Corrupt(pid.to_string(), e.to_string()))?;
-        batch.put(key(b'm', pid), v);
+        let mut ops = vec![Op::Put(key(b'm', pid), v)];
         if let Some(t) = task {
-            add_task(&mut batch, t)?;
+            add_task(&mut ops, t)?;
         }
-        self.db.write_opt(batch, &synced())?;
-        Ok(())
+        self.write(ops).await
     }
 
     /// Stop a monitor.
-    pub fn delete_monitor(&self, pid: &str) -> Result<(), StoreError> {
-        self.db.delete_opt(key(b'm', pid), &synced())?;
-        Ok(())
+    pub async fn delete_monitor(&self, pid: &str) -> Result<(), StoreError> {
+        self.write(vec![Op::Delete(key(b'm', pid))]).await
+    }
+}
+
+impl Drop for Store {
+    /// Stop the committer (it finishes what is queued) and wait for it, so the database closes
+    /// cleanly before the process can exit.
+    fn drop(&mut self) {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = self
+            .committer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A write waiting for its group commit, and where its answer goes.
+type Pending = (Vec<Op>, oneshot::Sender<Result<(), StoreError>>);
+
+/// The thread that owns every synced write.
+struct Committer {
+    db: Arc<DB>,
+}
+
+impl Committer {
+    fn run(self, rx: channel::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut writes = Vec::new();
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Write(ops, reply) => writes.push((ops, reply)),
+                    Job::Sweep {
+                        cutoff_ms,
+                        max,
+                        reply,
+                    } => {
+                        // Writes queued before the sweep land first.
+                        self.commit(std::mem::take(&mut writes));
+                        let _ = reply.send(self.sweep(cutoff_ms, max));
+                    }
+                }
+                if writes.len() < MAX_GROUP_COMMIT {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.commit(writes);
+        }
+    }
+
+    fn commit(&self, group: Vec<Pending>) {
+        if group.is_empty() {
+            return;
+        }
+        let mut batch = WriteBatch::default();
+        for (ops, _) in &group {
+            for op in ops {
+                match op {
+                    Op::Put(k, v) => batch.put(k, v),
+                    Op::Delete(k) => batch.delete(k),
+                }
+            }
+        }
+        let result = self.db.write_opt(batch, &synced());
+        for (_, reply) in group {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Db(e.clone())),
+            });
+        }
+    }
+
+    fn sweep(&self, cutoff_ms: u64, max: usize) -> Result<Swept, StoreError> {
+        let mut batch = WriteBatch::default();
+        let mut swept = Swept::default();
+        let widen = |k: Vec<u8>, swept: &mut Swept| match &mut swept.range {
+            None => swept.range = Some((k.clone(), k)),
+            Some((lo, hi)) => {
+                if k < *lo {
+                    *lo = k;
+                } else if k > *hi {
+                    *hi = k;
+                }
+            }
+        };
+        for (seen, kv) in self
+            .db
+            .iterator(IteratorMode::From(b"f", Direction::Forward))
+            .enumerate()
+        {
+            let (k, _) = kv?;
+            if k.first() != Some(&b'f') || k.len() < 9 {
+                break;
+            }
+            let mut ms = [0u8; 8];
+            ms.copy_from_slice(&k[1..9]);
+            if u64::from_be_bytes(ms) > cutoff_ms {
+                break;
+            }
+            if seen == max {
+                swept.more = true;
+                break;
+            }
+            batch.delete(&k);
+            let id = String::from_utf8_lossy(&k[9..]).into_owned();
+            let tk = key(b't', &id);
+            let Some(v) = self.db.get(&tk)? else {
+                continue;
+            };
+            let t: Task = serde_json::from_slice(&v)
+                .map_err(|e| StoreError::Corrupt(id.clone(), e.to_string()))?;
+            // A stale index entry (the task was queued again since) deletes only itself.
+            if !expires(&t) || t.updated_ms > cutoff_ms {
+                continue;
+            }
+            if let Some(item) = &t.item_id {
+                let ik = key(b'i', item);
+                if self.db.get(&ik)?.as_deref() == Some(id.as_bytes()) {
+                    batch.delete(&ik);
+                }
+            }
+            batch.delete(&tk);
+            widen(tk, &mut swept);
+            swept.deleted += 1;
+        }
+        // Not synced: a delete lost in a crash is found again by the next sweep.
+        self.db.write(batch)?;
+        Ok(swept)
     }
 }
 
@@ -360,8 +615,8 @@ mod tests {
         t
     }
 
-    #[test]
-    fn a_restart_reads_only_unfinished_tasks_and_they_survive_reopening() {
+    #[tokio::test]
+    async fn a_restart_reads_only_unfinished_tasks_and_they_survive_reopening() {
         let dir = tempfile::tempdir().expect("tmp");
         {
             let store = Store::open(dir.path()).expect("open");
@@ -370,10 +625,10 @@ mod tests {
                 task("b", State::Computed),
                 task("c", State::Failed),
             );
-            store.put_tasks(&[&a, &b, &c]).expect("put");
+            store.put_tasks(&[&a, &b, &c]).await.expect("put");
             let mut done = a.clone();
             done.state = State::Computed;
-            store.put_tasks(&[&done]).expect("finish a");
+            store.put_tasks(&[&done]).await.expect("finish a");
         }
         let store = Store::open(dir.path()).expect("reopen");
         let ids: Vec<String> = store
@@ -387,5 +642,139 @@ mod tests {
             store.task("a").expect("a").map(|t| t.state),
             Some(State::Computed)
         );
+    }
+
+    /// A task in `state`, last changed at `ms`, that pushed item `{id}-item`.
+    fn aged(id: &str, state: State, ms: u64) -> Task {
+        let mut t = task(id, state);
+        t.updated_ms = ms;
+        t.item_id = Some(format!("{id}-item"));
+        t
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_old_finished_tasks_and_keeps_unfinished_dead_and_recent_ones() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        let old = 1_000;
+        let recent = 10_000;
+        let tasks = [
+            aged("old-done", State::Computed, old),
+            aged("old-dropped", State::Dropped, old),
+            aged("old-dead", State::DeadLetter, old),
+            aged("old-queued", State::Queued, old),
+            aged("old-failed", State::Failed, old),
+            aged("new-done", State::Computed, recent),
+        ];
+        store
+            .put_tasks(&tasks.iter().collect::<Vec<_>>())
+            .await
+            .expect("put");
+        // A finished task queued again since (a client's retry after a refusal): its stale
+        // finish-time entry must not delete it.
+        let mut again = aged("requeued", State::Dropped, old);
+        store.put_tasks(&[&again]).await.expect("dropped");
+        again.state = State::Queued;
+        again.updated_ms = recent;
+        store.put_tasks(&[&again]).await.expect("queued again");
+
+        // One task per step: the sweep goes on in steps until nothing is left.
+        let mut deleted = 0;
+        loop {
+            let swept = store.sweep(5_000, 1).await.expect("sweep");
+            deleted += swept.deleted;
+            store.compact(&swept, 5_000);
+            if !swept.more {
+                break;
+            }
+        }
+        assert_eq!(deleted, 2);
+        for gone in ["old-done", "old-dropped"] {
+            assert_eq!(store.task(gone).expect("read"), None, "{gone}");
+            assert_eq!(
+                store.task_by_item(&format!("{gone}-item")).expect("read"),
+                None,
+                "{gone}'s item index"
+            );
+        }
+        for kept in [
+            "old-dead",
+            "old-queued",
+            "old-failed",
+            "new-done",
+            "requeued",
+        ] {
+            assert!(store.task(kept).expect("read").is_some(), "{kept}");
+            assert!(
+                store
+                    .task_by_item(&format!("{kept}-item"))
+                    .expect("read")
+                    .is_some(),
+                "{kept}'s item index"
+            );
+        }
+        assert_eq!(store.dead_letters().expect("dead").len(), 1);
+        let mut ids: Vec<String> = store
+            .unfinished()
+            .expect("unfinished")
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["old-failed", "old-queued", "requeued"]);
+        // Nothing left to sweep at that cutoff; the recent one goes once it is old enough.
+        assert_eq!(store.sweep(5_000, 100).await.expect("sweep").deleted, 0);
+        assert_eq!(store.sweep(recent, 100).await.expect("sweep").deleted, 1);
+        assert_eq!(store.task("new-done").expect("read"), None);
+    }
+
+    #[tokio::test]
+    async fn a_trace_works_for_work_within_the_retention() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        let mut root = aged("root", State::Computed, 10_000);
+        let child = Task {
+            parent: Some("root".into()),
+            ..aged("child", State::Computed, 10_000)
+        };
+        root.children = vec![child.id.clone()];
+        let gone = aged("gone", State::Computed, 1_000);
+        store.put_tasks(&[&root, &child, &gone]).await.expect("put");
+        assert_eq!(store.sweep(5_000, 100).await.expect("sweep").deleted, 1);
+        let tree = crate::trace::tree(&store, "root")
+            .expect("trace")
+            .expect("found");
+        assert_eq!(tree.children.len(), 1);
+        assert_eq!(tree.children[0].id, "child-item");
+        assert!(
+            crate::trace::tree(&store, "gone-item")
+                .expect("trace")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_dead_letter_list_reads_only_its_index() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        let dead = task("dead", State::DeadLetter);
+        let done = task("done", State::Computed);
+        store.put_tasks(&[&dead, &done]).await.expect("put");
+        // A task record that does not decode: a scan of every task would fail on it; the list,
+        // reading only the dead-letter index, never touches it.
+        store
+            .db
+            .put(key(b't', "broken"), b"not json")
+            .expect("raw put");
+        let list = store.dead_letters().expect("dead letters");
+        assert_eq!(
+            list.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["dead"]
+        );
+        // Re-pushed, it leaves the list.
+        let mut back = dead.clone();
+        back.state = State::Queued;
+        store.put_tasks(&[&back]).await.expect("repush");
+        assert!(store.dead_letters().expect("dead letters").is_empty());
     }
 }

@@ -59,7 +59,7 @@ async fn a_chain_survives_sigkill_of_the_mu_with_no_message_delivered_twice() {
         let r = c.eval(p, &counter(other)).await;
         assert_eq!(r.get("Error"), None, "{r}");
     }
-    c.send(&a, &[("Action", "Count"), ("N", "1")], "").await;
+    let first = c.send(&a, &[("Action", "Count"), ("N", "1")], "").await;
 
     // Let the chain get going, then kill the MU mid-push.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -88,9 +88,39 @@ async fn a_chain_survives_sigkill_of_the_mu_with_no_message_delivered_twice() {
         .await;
     c.wait_for(&b, "table.concat(Seen, ',')", &want_b.join(","), 60)
         .await;
-    // Nothing more arrives later either.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Nothing more arrives later either: once every task the chain caused is finished (its whole
+    // trace), nothing is left that could deliver another message.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = c
+            .http
+            .get(format!("{}/trace/{first}", c.mu_url))
+            .send()
+            .await
+            .expect("trace");
+        let trace: serde_json::Value =
+            serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+        if all_finished(&trace) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the chain never finished: {trace:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.peek(&a, "#Seen").await, (LAST / 2).to_string());
     assert_eq!(c.peek(&b, "#Seen").await, (LAST / 2).to_string());
     drop(mu);
     c.stop().await;
+}
+
+/// Whether every task in a trace is finished (nothing queued, pushed or failed-to-be-retried).
+fn all_finished(node: &serde_json::Value) -> bool {
+    matches!(
+        node["state"].as_str(),
+        Some("computed" | "dropped" | "dead-letter")
+    ) && node["children"]
+        .as_array()
+        .is_none_or(|c| c.iter().all(all_finished))
 }

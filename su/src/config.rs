@@ -114,6 +114,8 @@ pub struct Config {
     pub height_refresh: Duration,
     /// Limits of the HTTP API (its largest body is set to `max_item_size` when serving).
     pub http_limits: HttpLimits,
+    /// How long a live-tail subscriber may read nothing before it is cut off.
+    pub subscriber_stall: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -153,6 +155,7 @@ impl Config {
             location_ttl_ms: DEFAULT_LOCATION_TTL_MS,
             height_refresh: DEFAULT_HEIGHT_REFRESH,
             http_limits: HttpLimits::new(DEFAULT_MAX_ITEM_SIZE),
+            subscriber_stall: crate::tail::DEFAULT_SUBSCRIBER_STALL,
         })
     }
 }

@@ -120,7 +120,7 @@ pub enum StartError {
 pub async fn serve(config: Config) -> Result<RunningSu, StartError> {
     let address = config.wallet.address();
     let wallet: Arc<dyn Signer> = Arc::new(config.wallet);
-    let tail = Arc::new(tail::Tail::default());
+    let tail = Arc::new(tail::Tail::new(config.subscriber_stall));
     let uploads_ready = Arc::new(Notify::new());
     let publish = tail.clone();
     let store = Arc::new(store::Store::open(

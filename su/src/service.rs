@@ -120,6 +120,16 @@ impl Su {
         &self.address
     }
 
+    /// The live tail (its subscribers and what it holds for them).
+    pub fn tail(&self) -> &Tail {
+        &self.tail
+    }
+
+    /// The writer (its in-flight set).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
     /// The store, for the facades' page reads and metrics.
     pub fn store(&self) -> &Store {
         &self.store
@@ -460,6 +470,7 @@ impl Su {
         let (tx, rx) = mpsc::channel(READ_CHUNK);
         let su = self.clone();
         let mut stop = self.stop.subscribe();
+        let stall = self.tail.stall();
         tokio::spawn(async move {
             loop {
                 // Catch up from the store.
@@ -475,10 +486,11 @@ impl Su {
                         break;
                     }
                     for e in chunk {
-                        next = e.assignment.nonce() + 1;
-                        if tx.send(Ok(Arc::new(e))).await.is_err() {
+                        let nonce = e.assignment.nonce();
+                        if let Offer::Ended = offer(&tx, Arc::new(e), stall).await {
                             return;
                         }
+                        next = nonce + 1;
                     }
                 }
                 // Then follow the live tail until a gap or lag sends us back to the store.
@@ -495,10 +507,10 @@ impl Su {
                                 if nonce > next {
                                     break;
                                 }
-                                next = nonce + 1;
-                                if tx.send(Ok(e)).await.is_err() {
+                                if let Offer::Ended = offer(&tx, e, stall).await {
                                     return;
                                 }
+                                next = nonce + 1;
                             }
                             Err(broadcast::error::RecvError::Lagged(_)) => break,
                             Err(broadcast::error::RecvError::Closed) => return,
@@ -508,6 +520,43 @@ impl Su {
             }
         });
         Ok(rx)
+    }
+}
+
+/// How handing an entry to a subscriber went.
+enum Offer {
+    Sent,
+    /// The subscriber has gone, or was cut off.
+    Ended,
+}
+
+/// Hand `e` to a subscriber, waiting at most `stall` for room. One slot of the channel is always
+/// kept free, so a subscriber that read nothing for `stall` can still be told why its stream ends
+/// (and from which nonce to subscribe again) before it is dropped.
+async fn offer(
+    tx: &mpsc::Sender<Result<Arc<Entry>>>,
+    e: Arc<Entry>,
+    stall: std::time::Duration,
+) -> Offer {
+    let nonce = e.assignment.nonce();
+    match tokio::time::timeout(stall, tx.reserve_many(2)).await {
+        Ok(Ok(mut permits)) => match permits.next() {
+            Some(p) => {
+                p.send(Ok(e));
+                Offer::Sent
+            }
+            None => Offer::Ended,
+        },
+        Ok(Err(_)) => Offer::Ended,
+        Err(_) => {
+            let _ = tx.try_send(Err(SuError::Unavailable(format!(
+                "this subscriber read nothing for {} s and was cut off; subscribe again with \
+                 from_nonce {}",
+                stall.as_secs_f64(),
+                nonce.saturating_sub(1)
+            ))));
+            Offer::Ended
+        }
     }
 }
 

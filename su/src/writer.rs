@@ -46,8 +46,66 @@ struct ProcessState {
     tip: Option<Option<Tip>>,
     /// Whether the process record exists (or is queued).
     exists: Option<bool>,
+}
+
+/// A process's lock and its in-flight set. The set is behind its own short std mutex, outside
+/// the async lock, so a drop guard can clear it synchronously when a write is cancelled.
+#[derive(Default)]
+struct ProcessLock {
+    state: Mutex<ProcessState>,
     /// Ids and dedupe hashes queued but not yet durable.
-    pending: HashSet<Vec<u8>>,
+    pending: std::sync::Mutex<HashSet<Vec<u8>>>,
+}
+
+impl ProcessLock {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashSet<Vec<u8>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Keys in a process's in-flight set until their write is durable. Dropped with the write (the
+/// client went away, the request deadline passed) before the commit answered, it hands the wait
+/// to a task of its own, so the keys leave the set once the commit is done, never before (a
+/// duplicate arriving meanwhile is still refused) and never later.
+struct InFlight {
+    lock: Arc<ProcessLock>,
+    keys: Vec<Vec<u8>>,
+    rx: Option<tokio::sync::oneshot::Receiver<Result<()>>>,
+}
+
+impl InFlight {
+    async fn durable(mut self) -> Result<()> {
+        let result = match self.rx.as_mut() {
+            Some(rx) => rx.await.map_err(|_| {
+                SuError::Unavailable("the SU stopped before the write was durable".into())
+            })?,
+            None => Ok(()),
+        };
+        self.rx = None;
+        result
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let clear = |lock: &ProcessLock, keys: &[Vec<u8>]| {
+            let mut pending = lock.pending();
+            for k in keys {
+                pending.remove(k);
+            }
+        };
+        let keys = std::mem::take(&mut self.keys);
+        match (self.rx.take(), tokio::runtime::Handle::try_current()) {
+            (Some(rx), Ok(rt)) => {
+                let lock = self.lock.clone();
+                rt.spawn(async move {
+                    let _ = rx.await;
+                    clear(&lock, &keys);
+                });
+            }
+            _ => clear(&self.lock, &keys),
+        }
+    }
 }
 
 /// What is being placed in a schedule.
@@ -81,7 +139,7 @@ pub struct Writer {
     store: Arc<Store>,
     signer: Arc<dyn Signer>,
     process_assignment: bool,
-    locks: std::sync::Mutex<HashMap<[u8; 32], Arc<Mutex<ProcessState>>>>,
+    locks: std::sync::Mutex<HashMap<[u8; 32], Arc<ProcessLock>>>,
 }
 
 impl Writer {
@@ -96,7 +154,14 @@ impl Writer {
         }
     }
 
-    fn lock_for(&self, pid: [u8; 32]) -> Arc<Mutex<ProcessState>> {
+    /// Ids and dedupe hashes of writes queued but not yet durable, over every process: zero
+    /// when the SU is idle (for metrics and tests; a write that cannot leave it is a leak).
+    pub fn in_flight(&self) -> usize {
+        let locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.values().map(|l| l.pending().len()).sum()
+    }
+
+    fn lock_for(&self, pid: [u8; 32]) -> Arc<ProcessLock> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         if locks.len() > MAX_IDLE_LOCKS {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
@@ -112,7 +177,7 @@ impl Writer {
             Placement::Assignment { process, .. } => *process,
         };
         let lock = self.lock_for(pid);
-        let mut state = lock.lock().await;
+        let mut state = lock.state.lock().await;
         self.store.check_writable()?;
         if state.tip.is_none() {
             state.tip = Some(self.store.tip(&pid)?);
@@ -143,7 +208,7 @@ impl Writer {
                     )));
                 }
                 let id = m.raw_id();
-                if state.pending.contains(id.as_slice()) || self.store.find(&pid, &id)?.is_some() {
+                if lock.pending().contains(id.as_slice()) || self.store.find(&pid, &id)?.is_some() {
                     return Err(SuError::Duplicate(format!(
                         "Message already exists: {}",
                         m.id()
@@ -151,7 +216,7 @@ impl Writer {
                 }
                 pending_keys.push(id.to_vec());
                 if let Some(h) = dedupe_hash(m.item()) {
-                    if state.pending.contains(h.as_slice())
+                    if lock.pending().contains(h.as_slice())
                         || self.store.find_dedupe(&pid, &h)?.is_some()
                     {
                         return Err(SuError::Duplicate(format!(
@@ -171,7 +236,7 @@ impl Writer {
                         b64url(pid)
                     )));
                 }
-                if state.pending.contains(message.as_slice())
+                if lock.pending().contains(message.as_slice())
                     || self.store.find(&pid, message)?.is_some()
                 {
                     return Err(SuError::Duplicate(format!(
@@ -198,7 +263,13 @@ impl Writer {
             let rx = self.store.submit(Vec::new(), vec![record], uploads).await?;
             state.exists = Some(true);
             drop(state);
-            durable(rx).await?;
+            InFlight {
+                lock: lock.clone(),
+                keys: Vec::new(),
+                rx: Some(rx),
+            }
+            .durable()
+            .await?;
             return Ok(Scheduled {
                 id: p.id(),
                 assignment_id: String::new(),
@@ -255,19 +326,14 @@ impl Writer {
             .await?;
         state.tip = Some(Some(slot.tip(assignment_id)));
         state.exists = Some(true);
-        for k in &pending_keys {
-            state.pending.insert(k.clone());
-        }
+        lock.pending().extend(pending_keys.iter().cloned());
+        let in_flight = InFlight {
+            lock: lock.clone(),
+            keys: pending_keys,
+            rx: Some(rx),
+        };
         drop(state);
-
-        let result = durable(rx).await;
-        if !pending_keys.is_empty() {
-            let mut state = lock.lock().await;
-            for k in &pending_keys {
-                state.pending.remove(k);
-            }
-        }
-        result?;
+        in_flight.durable().await?;
         Ok(Scheduled {
             id: reply_id,
             assignment_id: b64url(assignment_id),
@@ -277,14 +343,73 @@ impl Writer {
     }
 }
 
-async fn durable(rx: tokio::sync::oneshot::Receiver<Result<()>>) -> Result<()> {
-    rx.await
-        .map_err(|_| SuError::Unavailable("the SU stopped before the write was durable".into()))?
-}
-
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use ao_core::ao::{MessageBuilder, ProcessBuilder};
+    use ao_core::wallet::Ed25519Wallet;
+
+    use super::*;
+
+    /// A write whose request goes away while its commit is being synced (what the HTTP and gRPC
+    /// servers do when a client disconnects or the deadline passes: they drop the write's future)
+    /// must not leave its ids in the in-flight set: the set is empty once the commit is done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_cancelled_mid_sync_leaves_nothing_in_flight() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Arc::new(
+            Store::open(
+                dir.path(),
+                Box::new(|_| {}),
+                Arc::new(tokio::sync::Notify::new()),
+            )
+            .expect("store"),
+        );
+        let wallet = Arc::new(Ed25519Wallet::generate());
+        let writer = Writer::new(store.clone(), wallet.clone(), true);
+        let p = ProcessBuilder::new([7; 32], "SU".to_string())
+            .sign(wallet.as_ref())
+            .expect("process");
+        let pid = p.raw_id();
+        writer
+            .write(Placement::Process(p), 0)
+            .await
+            .expect("process");
+        assert_eq!(writer.in_flight(), 0);
+
+        // Poll a write once: it queues its commit and waits for the sync. Dropping it there is the
+        // cancellation. (If the sync was already done by then, try another message.)
+        let mut cancelled = None;
+        for n in 0..20u64 {
+            let m = MessageBuilder::new(pid)
+                .tag("N", n.to_string())
+                .sign(wallet.as_ref())
+                .expect("message");
+            let id = m.raw_id();
+            let mut write = Box::pin(writer.write(Placement::Message(m), 0));
+            if futures_util::poll!(&mut write).is_pending() {
+                drop(write);
+                cancelled = Some(id);
+                break;
+            }
+        }
+        let id = cancelled.expect("a write still waiting for its sync after one poll");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while store.find(&pid, &id).expect("find").is_none() || writer.in_flight() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{} ids still in flight after the cancelled write was committed",
+                writer.in_flight()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

@@ -276,3 +276,83 @@ async fn shutdown_ends_live_tails_closes_the_store_and_a_restart_resumes() {
     assert_eq!(rec.process_id, p.id());
     su.shutdown().await;
 }
+
+/// A subscriber that never reads is cut off once it has read nothing for the stall time: its
+/// stream ends with an error naming where to subscribe again, and the SU no longer holds entries
+/// for it (before, its task waited forever on the full channel, pinning up to `TAIL_BUFFER`
+/// entries of the process in the broadcast buffer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_subscriber_is_cut_off_and_frees_what_it_held() {
+    let net = net_with(|c| c.subscriber_stall = std::time::Duration::from_millis(300)).await;
+    let mut c = client(&net).await;
+    let p = net.process();
+    c.schedule(ScheduleRequest {
+        item: p.item().as_bytes().to_vec(),
+    })
+    .await
+    .expect("p");
+    // A client with a small HTTP/2 window, so the transport buffers little of what it ignores.
+    let silent_channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", net.su.grpc_addr))
+            .expect("endpoint")
+            .initial_stream_window_size(65_535)
+            .initial_connection_window_size(65_535)
+            .connect()
+            .await
+            .expect("connect");
+    let mut silent = SchedulerClient::new(silent_channel)
+        .subscribe(SubscribeRequest {
+            process_id: p.id(),
+            from_nonce: None,
+        })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let pid = p.raw_id();
+    assert_eq!(net.su.su.tail().subscribers(&pid), 1);
+
+    let data = "x".repeat(16 * 1024);
+    let mut written = 0u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while net.su.su.tail().subscribers(&pid) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a subscriber silent through {written} writes was never cut off ({} entries held)",
+            net.su.su.tail().buffered(&pid)
+        );
+        assert!(net.su.su.tail().buffered(&pid) <= ao_su::tail::TAIL_BUFFER);
+        written += 1;
+        let m = ao_core::ao::MessageBuilder::new(pid)
+            .tag("N", written.to_string())
+            .data(data.clone())
+            .sign(&net.user)
+            .expect("message");
+        c.schedule(ScheduleRequest {
+            item: m.item().as_bytes().to_vec(),
+        })
+        .await
+        .expect("write");
+    }
+    // Nothing is held for it any more.
+    assert_eq!(net.su.su.tail().buffered(&pid), 0);
+
+    // What it had been sent is still readable, then the stream ends with the reason.
+    let mut expect = 1;
+    let end = loop {
+        match silent.next().await {
+            Some(Ok(e)) => {
+                assert_eq!(e.nonce, expect, "gap-free up to the cut");
+                expect += 1;
+            }
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended without saying why"),
+        }
+    };
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    assert!(
+        end.message()
+            .contains(&format!("subscribe again with from_nonce {}", expect - 1)),
+        "{end:?}"
+    );
+    assert!(silent.next().await.is_none());
+}

@@ -54,6 +54,14 @@ impl Computer {
     /// Everything; the MU in this process only when `in_process_mu` (else start `mu` yourself
     /// with [`Computer::mu_flags`] and set `mu_url`).
     pub async fn start_with(in_process_mu: bool) -> Computer {
+        Computer::start_su_with(in_process_mu, |_| {}).await
+    }
+
+    /// Everything, the SU's configuration adjusted by `tweak` before it starts.
+    pub async fn start_su_with(
+        in_process_mu: bool,
+        tweak: impl FnOnce(&mut ao_su::Config),
+    ) -> Computer {
         let dir = tempfile::tempdir().expect("tmp");
         let mut g = local::Config::new(dir.path().join("gateway"));
         g.http_addr = "127.0.0.1:0".parse().expect("addr");
@@ -64,6 +72,7 @@ impl Computer {
             ao_su::Config::new(dir.path().join("su"), wallet, &gateway.url()).expect("su config");
         s.http_addr = "127.0.0.1:0".parse().expect("addr");
         s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+        tweak(&mut s);
         let su = ao_su::serve(s).await.expect("su");
         let gw =
             HttpGateway::new(&gateway.url(), &ClientConfig::default()).expect("gateway client");
