@@ -72,10 +72,6 @@ impl HoldProxy {
     }
 }
 
-// Not passing yet: with the accept moved into a spawned task the MU still cancels its SU call
-// (RST_STREAM, then GOAWAY seen at the proxy) when the client hangs up, and the task stays at its
-// schedule stage. With the client kept, the same test passes. Under investigation; see the report.
-#[ignore = "fails: the hang-up still cancels the MU's SU call; cause not found yet"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_item_whose_client_disconnected_while_the_su_was_slow_is_still_cranked_on() {
     let proxy = HoldProxy::start().await;
