@@ -34,6 +34,9 @@ exec bash "$here/c/build-wasm.sh" "$out" "$max_memory" "$os/boot.lua" \
   ".base64=$os/base64.lua" \
   ".bint=$os/bint.lua" \
   ".process=$os/process.lua" \
+  ".dump=$os/dump.lua" \
+  ".crypto=$os/crypto.lua" \
+  ".crypto.native=$here/c/crypto.c" \
   ".blueprints.token=$here/blueprints/token.lua" \
   ".blueprints.chatroom=$here/blueprints/chatroom.lua" \
   ".blueprints.staking=$here/blueprints/staking.lua" \

@@ -3,8 +3,9 @@
 #
 #   build-wasm.sh OUT_DIR MAXIMUM_MEMORY BOOT.lua [NAME=FILE.lua ...]   -> OUT_DIR/process.wasm
 #
-# Each NAME=FILE.lua is embedded as `package.preload[NAME]`; BOOT.lua runs at start-up and defines
-# the global `handle` (see handle.c). Used by modules/lua/build.sh (the process OS) and
+# Each NAME=FILE.lua is embedded as `package.preload[NAME]`; each NAME=FILE.c is compiled in and
+# its `luaopen_<NAME without dots and dashes>` becomes `package.preload[NAME]` (a Lua C module);
+# BOOT.lua runs at start-up and defines the global `handle` (see handle.c). Used by modules/lua/build.sh (the process OS) and
 # modules/lua-minimal/build.sh (the CU's conformance module).
 #
 # Needs `emcc` (apt-get install emscripten) and cargo (to fetch the Lua 5.3 sources of the
@@ -36,20 +37,34 @@ manifest=$(cd "$fetch" && cargo metadata --format-version 1 --quiet |
   python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]=="lua-src"))')
 lua=$(dirname "$manifest")/lua-5.3.6
 
-# The Lua files as C arrays, the boot file last.
+# The C modules' sources; the Lua ones are embedded below.
+native_sources=()
+for entry in "$@"; do
+  case $entry in *.c) native_sources+=("${entry#*=}") ;; esac
+done
+
+# The Lua files as C arrays, the boot file last, and the C modules' entry points.
 python3 - "$out/bundle.h" "$@" "boot=$boot" <<'PY'
-import sys
+import re, sys
 out, entries = sys.argv[1], sys.argv[2:]
-arrays, table = [], []
-for i, entry in enumerate(entries):
+arrays, table, natives = [], [], []
+for entry in entries:
     name, path = entry.split('=', 1)
+    if path.endswith('.c'):
+        natives.append((name, 'luaopen_' + re.sub('[^A-Za-z0-9]+', '_', name).strip('_')))
+        continue
+    i = len(table)
     data = open(path, 'rb').read()
     arrays.append('static const unsigned char LUA_SRC_%d[%d] = {%s};' % (i, len(data), ','.join(str(b) for b in data)))
     table.append('  {"%s", LUA_SRC_%d, %d},' % (name, i, len(data)))
 with open(out, 'w') as f:
     f.write('\n'.join(arrays) + '\n')
     f.write('static const struct lua_file LUA_FILES[] = {\n' + '\n'.join(table) + '\n};\n')
-    f.write('#define LUA_FILE_COUNT %d\n' % len(entries))
+    f.write('#define LUA_FILE_COUNT %d\n' % len(table))
+    for _, fn in natives:
+        f.write('int %s(lua_State *L);\n' % fn)
+    f.write('static const struct lua_native LUA_NATIVES[] = {\n'
+            + ''.join('  {"%s", %s},\n' % n for n in natives) + '  {NULL, NULL},\n};\n')
 PY
 
 sources=()
@@ -59,7 +74,7 @@ done
 
 # NODE_PATH: Debian's emcc runs its JS optimiser with node, which must find Debian's acorn.
 export NODE_PATH=/usr/share/nodejs
-emcc -O2 -I"$lua" -I"$out" "${sources[@]}" "$here/handle.c" "$here/compat.c" -o "$out/process.js" \
+emcc -O2 -I"$lua" -I"$out" "${sources[@]}" "$here/handle.c" "$here/compat.c" ${native_sources[@]+"${native_sources[@]}"} -o "$out/process.js" \
   -sASSERTIONS=1 -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=6291456 -sMAXIMUM_MEMORY="$max_memory" \
   -sMODULARIZE=1 -sEXPORTED_FUNCTIONS=_main,_handle,_malloc,_free \
   -sEXPORTED_RUNTIME_METHODS=cwrap -sDETERMINISTIC=1

@@ -8,6 +8,7 @@ local json = require('json')
 -- The other names aos processes require these modules by.
 package.preload['.json'] = function() return require('json') end
 package.preload['ao'] = function() return require('.ao') end
+package.preload['.crypto.init'] = function() return require('.crypto') end
 
 local process = require('.process')
 

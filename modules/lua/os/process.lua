@@ -13,7 +13,7 @@
 --        or `Error` (the CU then rolls the memory back)
 --
 -- The globals an aos process expects are defined here: Owner, Name, Inbox, Handlers, Send, Spawn,
--- Assign, Receive, Prompt, print, Colors, Tab, Errors, Version, Blueprint.
+-- Assign, Receive, Prompt, print, Colors, Tab, Errors, Version, Blueprint, Dump.
 
 local json = require('json')
 local stringify = require('.stringify')
@@ -37,6 +37,7 @@ Bell = '\x07'
 
 ao = require('.ao')
 Utils = utils
+Dump = require('.dump')
 Handlers = require('.handlers')
 Inbox = {}
 Errors = {}

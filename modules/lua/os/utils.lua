@@ -57,14 +57,16 @@ function utils.capitalize(s)
   return s:sub(1, 1):upper() .. s:sub(2):lower()
 end
 
+-- An array as aos's helpers accept one: only positive whole-number keys, the largest being the
+-- border `#t` (so `{1, nil, 3}` is one, as in aos; `{[2] = 'x'}` is not).
 local function isArray(t)
   if type(t) ~= 'table' then return false end
-  local n = 0
+  local largest = 0
   for k in pairs(t) do
     if math.type(k) ~= 'integer' or k < 1 then return false end
-    n = n + 1
+    if k > largest then largest = k end
   end
-  return n == #t
+  return largest == #t
 end
 utils.isArray = isArray
 

@@ -178,3 +178,103 @@ fn json_bint_and_spawn_as_aos() {
         "output,receive"
     );
 }
+
+#[test]
+fn dump_lays_values_out_as_aos() {
+    let mut p = Process::spawn("PID-COMPAT-DUMP", &[]);
+    // the texts aos 2.0 gives for the same calls (tests/js/aos-diff.cjs, area dump)
+    let cases = [
+        (
+            "Dump({1, 2, {a = 'x'}})",
+            "{\n    [1] = 1,\n    [2] = 2,\n    [3] = {\n        a = \"x\"\n    }\n}",
+        ),
+        ("Dump('str')", "\"str\""),
+        ("Dump(5)", "\"5\""),
+        ("Dump(nil)", "\"nil\""),
+        ("Dump({})", "{}"),
+        (
+            "Dump({b = {}, a = 1, [3] = 'c', [1.5] = 2})",
+            "{\n    [1.5] = 2,\n    [3] = \"c\",\n    a = 1,\n    b = {}\n}",
+        ),
+        (
+            "Dump({['end'] = 1, ['a b'] = 2, _ok = 3, ['9x'] = 4})",
+            "{\n    [\"9x\"] = 4,\n    [\"a b\"] = 2,\n    [\"end\"] = 1,\n    _ok = 3\n}",
+        ),
+        (
+            "Dump({a = {b = {c = 1}}}, 2)",
+            "{\n  a = {\n    b = {\n      c = 1\n    }\n  }\n}",
+        ),
+        ("Dump({a = {b = 1}}, 0)", "{ a = { b = 1 } }"),
+        ("Dump({a = 1}, 2, 3)", "{\n     a = 1\n   }"),
+        (
+            "Dump({s = 'q\"uote\\n'})",
+            "{\n    s = \"q\\\"uote\\\n\"\n}",
+        ),
+        (
+            "Dump({a = 1, b = 2}, 4, 0, function(v, depth, vt, use) if use == 'key' and v == 'b' then return nil end return v end)",
+            "{\n    a = 1\n}",
+        ),
+        (
+            "Dump({[{1}] = 'k'})",
+            "{\n    [{\n        [1] = 1\n    }] = \"k\"\n}",
+        ),
+        (
+            "local t = {x = 1}; t.self = t; return (Dump(t):gsub('0x%x+', 'ADDR'))",
+            "{\n    self = \"<Circular table: ADDR>\",\n    x = 1\n}",
+        ),
+    ];
+    for (code, want) in cases {
+        assert_eq!(p.run(code), want, "{code}");
+    }
+    for (code, want) in [
+        ("Dump({a = 1}, -1)", "indent must be unsigned integer"),
+        ("Dump({a = 1}, 4, 1.5)", "padding must be unsigned integer"),
+        ("Dump({a = 1}, 4, 0, 'x')", "filter must be function"),
+    ] {
+        let e = p.eval(code);
+        assert!(error_text(&e).ends_with(want), "{code}: {:?}", e.error);
+    }
+}
+
+#[test]
+fn json_decode_errors_read_as_aos_and_trailing_text_is_one() {
+    let mut p = Process::spawn("PID-COMPAT-JSON-ERR", &[]);
+    // aos 2.0's texts for the same input (tests/js/aos-diff.cjs, area json)
+    for (input, want) in [
+        ("bad json", "unexpected character 'b' at line 1 col 1"),
+        ("[1,2", "expected ']' or ',' at line 1 col 6"),
+        ("{\\\"a\\\" 1}", "expected ':' after key at line 1 col 6"),
+        ("{\\\"a\\\":1 x", "expected '}' or ',' at line 1 col 9"),
+        ("[1] x", "trailing garbage at line 1 col 5"),
+        ("tru", "invalid literal 'tru' at line 1 col 1"),
+        ("12abc", "invalid number '12abc' at line 1 col 1"),
+        (
+            "\\\"abc",
+            "expected closing quote for string at line 1 col 1",
+        ),
+        ("{1:2}", "expected string for key at line 1 col 2"),
+        (
+            "[1,\\n  2,\\n  x]",
+            "unexpected character 'x' at line 3 col 3",
+        ),
+    ] {
+        let code = format!("require('json').decode(\"{input}\")");
+        let e = p.eval(&code);
+        assert!(error_text(&e).ends_with(want), "{code}: {:?}", e.error);
+    }
+    assert_eq!(
+        p.run("require('json').decode(' {\"a\":[1,2,{\"b\":null}]} ').a[2]"),
+        "2"
+    );
+}
+
+#[test]
+fn utils_take_a_list_with_holes_as_an_array_as_aos() {
+    let mut p = Process::spawn("PID-COMPAT-ISARRAY", &[]);
+    assert_eq!(
+        p.run("Utils.map(function(x) return x end, {1, nil, 3})[3]"),
+        "3"
+    );
+    assert_eq!(p.run("tostring(Utils.isArray({1, nil, 3}))"), "true");
+    assert_eq!(p.run("tostring(Utils.isArray({[2] = 'x'}))"), "false");
+}
