@@ -108,6 +108,24 @@ impl Wallet {
     }
 }
 
+impl From<Ed25519Wallet> for Wallet {
+    fn from(w: Ed25519Wallet) -> Wallet {
+        Wallet::Ed25519(w)
+    }
+}
+
+impl From<EthereumWallet> for Wallet {
+    fn from(w: EthereumWallet) -> Wallet {
+        Wallet::Ethereum(w)
+    }
+}
+
+impl From<ArweaveWallet> for Wallet {
+    fn from(w: ArweaveWallet) -> Wallet {
+        Wallet::Arweave(w)
+    }
+}
+
 impl Signer for Wallet {
     fn signature_type(&self) -> SignatureType {
         self.inner().signature_type()

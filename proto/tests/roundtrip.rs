@@ -69,6 +69,7 @@ fn scheduled(nonce: u64) -> ScheduledMessage {
         hash_chain: "hc".into(),
         message_id: Some(msg_id),
         exclude: vec![],
+        traceparent: None,
     }
 }
 

@@ -241,8 +241,24 @@ async fn overload_answer(timeout: Duration, e: BoxError) -> Response {
     }
 }
 
+/// The server span of each request when traces are on ([`crate::propagation`]), outermost so
+/// that refusals for load or deadline are in the trace too.
+async fn traced(req: Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let Some(span) = crate::propagation::http_server_span(
+        req.method().as_str(),
+        req.uri().path(),
+        req.headers(),
+    ) else {
+        return next.run(req).await;
+    };
+    let resp = next.run(req).instrument(span.clone()).await;
+    crate::propagation::record_http_status(&span, resp.status().as_u16());
+    resp
+}
+
 /// `app` wrapped in the limits: load shedding and concurrency bound outside, then the deadline,
-/// then the body read. Applied once to the whole router (not through `Router::layer`, which
+/// then the body read; around all of them the request's trace span. Applied once to the whole router (not through `Router::layer`, which
 /// would give each route its own concurrency bound).
 pub fn limited(
     app: Router,
@@ -254,6 +270,7 @@ pub fn limited(
     let timeout = limits.request_timeout;
     let body_limits = limits.clone();
     ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(traced))
         .layer(HandleErrorLayer::new(move |e: BoxError| {
             overload_answer(timeout, e)
         }))
@@ -267,8 +284,61 @@ pub fn limited(
         })))
 }
 
-/// Serve `app` on `listener` under `limits` until `shutdown` resolves, then stop accepting and
-/// let open connections finish their requests (each closes after its current answer).
+/// How long, once draining began, an idle keep-alive connection stays open (it is closed
+/// earlier if it gets a request, whose answer then carries `Connection: close`): a request a
+/// client wrote just before the signal may still be in the socket, unread, and closing on it
+/// would reset the connection under that request. Half a second is far longer than a loopback or
+/// LAN round trip and short next to the shutdown grace. Idle connections also stay open as long
+/// as any request is still in flight, so clients can still read `/ready` (503) on them.
+pub const DRAIN_LINGER: Duration = Duration::from_millis(500);
+
+/// Requests being handled, counted per server so draining knows when the last one is answered.
+#[derive(Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Held while a request is handled; the count goes down when it is dropped.
+struct InFlightGuard(std::sync::Arc<InFlight>);
+
+impl InFlightGuard {
+    fn enter(f: &std::sync::Arc<InFlight>) -> InFlightGuard {
+        f.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlightGuard(f.clone())
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    /// Resolves when no request is in flight.
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.count.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// Serve `app` on `listener` under `limits` until `shutdown` resolves, then drain: accept the
+/// connections already waiting in the backlog (their clients may have written a request), stop
+/// listening, answer every further request with `Connection: close`, and close idle connections
+/// after [`DRAIN_LINGER`] and once no request is in flight; returns when every connection is gone.
 ///
 /// Each accepted connection gets `TCP_NODELAY` (see [`crate::no_delay`]), hyper's header read
 /// timeout, and its peer in the request extensions as `ConnectInfo<SocketAddr>` and the resolved
@@ -279,24 +349,66 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let service = limited(app, &limits);
-    let trusted = std::sync::Arc::new(limits.trusted_proxies.clone());
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let in_flight = Arc::new(InFlight::default());
+    let draining = Arc::new(AtomicBool::new(false));
+    let (counter, closing) = (in_flight.clone(), draining.clone());
+    // Outside the limits (so a request is counted while its body is still arriving).
+    let counting = axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
+        let guard = InFlightGuard::enter(&counter);
+        let closing = closing.clone();
+        async move {
+            let mut r = next.run(req).await;
+            drop(guard);
+            if closing.load(Ordering::Acquire) {
+                // Draining: the client learns not to send another request here.
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
+    });
+    let service = tower::Layer::layer(&counting, limited(app, &limits));
+    let trusted = Arc::new(limits.trusted_proxies.clone());
     // Connections hold a receiver each; the sender's `closed` tells when all are gone.
     let (closed_tx, closed_rx) = watch::channel(());
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
+    let mut backlog = Vec::new();
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+        let (stream, peer) = if let Some(a) = backlog.pop() {
+            a
+        } else if *stop_rx.borrow() {
+            break;
+        } else {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little rather than spin.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => {
+                    draining.store(true, Ordering::Release);
+                    let _ = stop_tx.send(true);
+                    // What the kernel already accepted for us: served, not reset by the close.
+                    while let Some(Ok(a)) = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(match listener.poll_accept(cx) {
+                            std::task::Poll::Ready(r) => Some(r),
+                            std::task::Poll::Pending => None,
+                        })
+                    })
+                    .await
+                    {
+                        backlog.push(a);
+                    }
                     continue;
                 }
-            },
-            () = &mut shutdown => break,
+            }
         };
         let _ = stream.set_nodelay(true);
         let trusted = trusted.clone();
@@ -312,6 +424,7 @@ pub async fn serve(
         let header_timeout = limits.header_read_timeout;
         let mut stop = stop_rx.clone();
         let closed = closed_rx.clone();
+        let in_flight = in_flight.clone();
         tokio::spawn(async move {
             // HTTP/1 only: every client of these APIs (aoconnect, reqwest, curl, browsers through
             // proxies) speaks it, and hyper's HTTP/1 connection starts the header timeout as soon
@@ -333,14 +446,25 @@ pub async fn serve(
                 _ = stop.wait_for(|s| *s) => true,
             };
             if stopping {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.as_mut().await;
+                // Keep serving a while: a request may be on its way; its answer closes the
+                // connection. Then close it if it is still open and idle.
+                let linger = async {
+                    tokio::time::sleep(DRAIN_LINGER).await;
+                    in_flight.wait_idle().await;
+                };
+                let ended = tokio::select! {
+                    _ = conn.as_mut() => true,
+                    () = linger => false,
+                };
+                if !ended {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
             }
             drop(closed);
         });
     }
     drop(listener);
-    let _ = stop_tx.send(true);
     drop(closed_rx);
     closed_tx.closed().await;
 }

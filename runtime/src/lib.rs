@@ -5,7 +5,9 @@
 //!   each also read from an `AO_*` environment variable. A binary flattens it into its own clap
 //!   parser and supplies its own defaults through [`ServerArgs::data_dir_or`] and friends.
 //! - [`init_logging`]: tracing to stderr, as text or JSON, filtered by `RUST_LOG`. Stdout is kept for
-//!   the ready line alone.
+//!   the ready line alone. With the `OTEL_*` variables set, spans are exported over OTLP too
+//!   ([`telemetry`]); [`propagation`] carries W3C trace context over HTTP, gRPC and the MU's
+//!   stored tasks, so one trace follows a message through every unit.
 //! - [`ready_line`]: once a server is listening, one JSON line on stdout with its bound addresses
 //!   (`{"http": "127.0.0.1:PORT", ...}`), so a script that asked for port 0 learns the real port.
 //! - [`shutdown_signal`]: resolves on Ctrl-C or SIGTERM, for graceful shutdown.
@@ -14,6 +16,14 @@
 //!   [`http::HttpLimitArgs`], their flags. [`client_ip`]: `X-Real-IP` believed only from trusted
 //!   proxies.
 //! - [`wallet_file`]: private key files, created 0600 and refused when others can read them.
+//! - [`health`]: readiness (`/ready`, `grpc.health.v1`): warming up, ready, draining.
+//! - [`servers`]: a unit's HTTP and gRPC listeners bound, served and drained one way.
+//! - [`shutdown`]: `--shutdown-grace` and its deadlines: SIGTERM -> draining -> flush -> exit.
+//! - [`metrics`]: Prometheus metrics written once for every unit: typed counters, gauges and
+//!   histograms on atomics rendered by hand in the text format (no registry crate: the hot path
+//!   bumps an atomic, the format is a dozen lines, and nothing new to build), the standard
+//!   `process_*` metrics from `/proc/self`, and the per-route HTTP and per-method gRPC latency
+//!   histograms that [`servers`] puts on every unit.
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
@@ -25,7 +35,13 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 pub mod client_ip;
+pub mod health;
 pub mod http;
+pub mod metrics;
+pub mod propagation;
+pub mod servers;
+pub mod shutdown;
+pub mod telemetry;
 pub mod wallet_file;
 
 /// Log format used when neither `--log-format` nor `AO_LOG_FORMAT` is given: text, because a person
@@ -78,6 +94,12 @@ pub struct ServerArgs {
     /// Log format on stderr.
     #[arg(long, value_name = "FORMAT", env = ENV_LOG_FORMAT, value_enum, default_value_t = DEFAULT_LOG_FORMAT)]
     pub log_format: LogFormat,
+
+    /// Longest a shutdown after SIGTERM or Ctrl-C may take (e.g. 25s): requests in flight finish
+    /// and state is flushed within it; past it the process exits anyway, with status 1.
+    #[arg(long, value_name = "DURATION", env = shutdown::ENV_SHUTDOWN_GRACE, value_parser = parse_duration,
+          default_value = "25s")]
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl ServerArgs {
@@ -143,28 +165,73 @@ pub enum LoggingError {
     /// A global subscriber was already installed (logging initialised twice).
     #[error("logging is already initialised: {0}")]
     AlreadySet(String),
+    /// The `OTEL_*` variables ask for a trace exporter that cannot be built.
+    #[error(transparent)]
+    Telemetry(#[from] telemetry::TelemetryError),
 }
 
-/// Install the global tracing subscriber: to stderr (stdout belongs to [`ready_line`]), as text or
-/// JSON, filtered by `RUST_LOG` or else [`DEFAULT_LOG_FILTER`].
-pub fn init_logging(format: LogFormat) -> Result<(), LoggingError> {
+/// Install the global tracing subscriber: logs to stderr (stdout belongs to [`ready_line`]), as
+/// text or JSON, filtered by `RUST_LOG` or else [`DEFAULT_LOG_FILTER`]; and, when the `OTEL_*`
+/// variables ask for it, spans exported over OTLP as `service` (unless `OTEL_SERVICE_NAME` names
+/// another), with each log line carrying its `trace_id` and `span_id` ([`telemetry`]).
+///
+/// Keep the returned guard until the unit has stopped: dropping it sends the last spans. Must be
+/// called inside the tokio runtime (the gRPC exporter lives there).
+pub fn init_logging(
+    format: LogFormat,
+    service: &str,
+) -> Result<telemetry::Telemetry, LoggingError> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(spec) if !spec.trim().is_empty() => {
             EnvFilter::try_new(&spec).map_err(|e| LoggingError::Filter(e.to_string()))?
         }
         _ => EnvFilter::new(DEFAULT_LOG_FILTER),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes help at a terminal and litter a log file.
-        .with_ansi(std::io::stderr().is_terminal());
+    use tracing_subscriber::Layer;
+    let provider = telemetry::provider(service)?;
+    // Spans go to the exporter at their own level, whatever RUST_LOG keeps of the log lines:
+    // quieter logs must not lose the traces.
+    let otel = provider
+        .as_ref()
+        .map(|p| telemetry::layer(p).with_filter(telemetry::SPAN_LEVEL));
+    let registry = tracing_subscriber::registry().with(otel);
+    // Colour codes help at a terminal and litter a log file.
+    let ansi = std::io::stderr().is_terminal();
     let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(ansi)
+                    .event_format(telemetry::WithTraceIds {
+                        inner: tracing_subscriber::fmt::format(),
+                        json: false,
+                    })
+                    .with_filter(filter),
+            )
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(ansi)
+                    .event_format(telemetry::WithTraceIds {
+                        inner: tracing_subscriber::fmt::format().json(),
+                        json: true,
+                    })
+                    .with_filter(filter),
+            )
+            .try_init(),
     };
-    result.map_err(|e| LoggingError::AlreadySet(e.to_string()))
+    result.map_err(|e| LoggingError::AlreadySet(e.to_string()))?;
+    Ok(match provider {
+        Some(p) => telemetry::guard(p),
+        None => telemetry::Telemetry::off(),
+    })
 }
 
 /// The ready line's text (without the newline): one JSON object of `name: "host:port"` in the order
@@ -269,6 +336,8 @@ mod tests {
         assert_eq!(cli.server.log_format, LogFormat::Json);
         let default: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(cli.server.grpc_addr_or(default), default);
+        // The flag's default text and the documented constant agree.
+        assert_eq!(cli.server.shutdown_grace, shutdown::DEFAULT_SHUTDOWN_GRACE);
     }
 
     #[test]
