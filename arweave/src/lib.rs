@@ -5,6 +5,8 @@
 //! - `http/`: reqwest implementations for real gateways and bundlers (`GET /raw/{id}`,
 //!   `POST /graphql`, `GET /info`, `GET /tx/{id}/status`, `POST {bundler}/tx/arweave`), with
 //!   timeouts, retries with backoff and jitter, and a bound on requests in flight, as tower layers.
+//! - `locate.rs`: where a process's SU answers (its `Scheduler` tag, then the SU's newest
+//!   Scheduler-Location, cached for its TTL), shared by the MU and the CU.
 //! - `local/`: the embedded local gateway (`serve(config) -> handle`, binary `arweave-local`): an
 //!   axum server on RocksDB that verifies, stores, indexes and unbundles items, mines blocks, and
 //!   answers the REST and GraphQL subset AO uses, so the whole computer runs offline.
@@ -21,6 +23,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod local;
+pub mod locate;
 
 pub use bundler::{Bundler, Receipt};
 pub use error::{Error, Result};

@@ -58,6 +58,11 @@ pub struct ArweaveCheckpoints {
     interval: Duration,
     last_upload: Mutex<HashMap<String, Instant>>,
     upload: bool,
+    /// The pool's bound on the age of a process's newest checkpoint on Arweave
+    /// (`--checkpoint-max-age`): `None`, uploads only follow `checkpoint_every`.
+    max_age: Option<Duration>,
+    /// When each process first evaluated a message not yet in an uploaded checkpoint.
+    stale_since: Mutex<HashMap<String, Instant>>,
 }
 
 /// A checkpoint read from Arweave.
@@ -104,7 +109,29 @@ impl ArweaveCheckpoints {
             interval,
             last_upload: Mutex::new(HashMap::new()),
             upload,
+            max_age: None,
+            stale_since: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Bound the age of each process's newest checkpoint on Arweave to `max_age`: a process
+    /// whose evaluated state has not been uploaded for that long is checkpointed (and uploaded,
+    /// the interval notwithstanding) at its next evaluation, so a CU that takes it over from
+    /// Arweave replays at most `max_age` of its messages.
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> ArweaveCheckpoints {
+        self.max_age = max_age.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Whether `pid`, which just evaluated messages, must be checkpointed now to keep its newest
+    /// checkpoint on Arweave within the max age (uploads on and a max age set).
+    pub fn upload_due(&self, pid: &str) -> bool {
+        let (true, Some(max_age)) = (self.upload, self.max_age) else {
+            return false;
+        };
+        let mut stale = self.stale_since.lock().unwrap_or_else(|p| p.into_inner());
+        let since = *stale.entry(pid.to_string()).or_insert_with(Instant::now);
+        since.elapsed() >= max_age
     }
 
     /// The signed item of a checkpoint of `pid` on `module`, taken at a scheduled message.
@@ -153,11 +180,16 @@ impl ArweaveCheckpoints {
             return;
         }
         {
+            let gap = self.max_age.map_or(self.interval, |m| m.min(self.interval));
             let mut last = self.last_upload.lock().unwrap_or_else(|p| p.into_inner());
-            if last.get(pid).is_some_and(|t| t.elapsed() < self.interval) {
+            if last.get(pid).is_some_and(|t| t.elapsed() < gap) {
                 return;
             }
             last.insert(pid.to_string(), Instant::now());
+            self.stale_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(pid);
         }
         let item = match self.item(pid, module, c) {
             Ok(i) => i,

@@ -21,7 +21,7 @@ pub const DEFAULT_HTTP_ADDR: SocketAddr =
 /// gRPC address of the Compute service: the HTTP port plus one, as the SU's pair.
 pub const DEFAULT_GRPC_ADDR: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6364));
-/// The SU's gRPC endpoint: the `su` default.
+/// The default SU's gRPC endpoint: the `su` default, so the devnet works with no flag.
 pub const DEFAULT_SU_URL: &str = "http://127.0.0.1:9001";
 /// One upload per process per hour: at most 24 checkpoints a day per process on Arweave, each
 /// a (gzipped) copy of its memory.
@@ -44,7 +44,9 @@ pub struct CuArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// The SU's gRPC URL (ReadSchedule, GetProcess, GetMessage).
+    /// The default SU's gRPC URL: read for processes the gateway does not know yet (one just
+    /// spawned on the devnet's SU). Every other process is read from its own SU, found by its
+    /// `Scheduler` tag and that SU's Scheduler-Location on the gateway. Empty: no default.
     #[arg(long, value_name = "URL", env = "AO_SU_URL", default_value = DEFAULT_SU_URL)]
     pub su_url: String,
 
@@ -104,7 +106,9 @@ pub struct CuArgs {
         long = "checkpoint-owner",
         value_name = "ADDRESS",
         env = "AO_CU_CHECKPOINT_OWNERS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        // Addresses are base64url: one in 64 starts with `-`.
+        allow_hyphen_values = true
     )]
     pub checkpoint_owners: Vec<String>,
 
@@ -123,6 +127,42 @@ pub struct CuArgs {
     /// Limits of the HTTP API, shared by every ao-rs server.
     #[command(flatten)]
     pub limits: HttpLimitArgs,
+
+    /// Start a process this CU does not hold from a peer CU's live state (the router's
+    /// `ao-handoff-from`, or `--peer-cu`), verified, instead of its own checkpoint or a replay.
+    /// Off by default: a CU started so has no results of the messages before that state, and
+    /// asks the peer for them; while no peer that has them is up (a rolling restart of the
+    /// whole pool), such a result is answered 425 until the history is replayed here (not yet
+    /// done). Turn it on where warm moves matter more.
+    #[arg(long, env = "AO_CU_HANDOFF")]
+    pub handoff: bool,
+
+    /// Another CU of the pool asked for a process's live state when this CU loads a process it
+    /// does not hold (its HTTP base URL; repeat, or comma-separate in the environment), after
+    /// the ones a request names in `ao-handoff-from` (the router's). None: only those. Leave
+    /// this CU itself out: asking itself waits out the peer timeout (5 s) on every load.
+    #[arg(
+        long = "peer-cu",
+        value_name = "URL",
+        env = "AO_CU_PEERS",
+        value_delimiter = ','
+    )]
+    pub peer_cus: Vec<String>,
+
+    /// After SIGTERM, checkpoint the loaded processes and keep serving (not ready) this long, so
+    /// the CUs taking its processes over read them warm from `/state` (e.g. 10s in a pool behind
+    /// the router; at most 40 % of `--shutdown-grace`). 0: stop at once, as a lone CU should.
+    #[arg(long, value_name = "DURATION", env = "AO_CU_HANDOFF_LINGER",
+          value_parser = ao_runtime::parse_duration, default_value = "0s")]
+    pub handoff_linger: std::time::Duration,
+
+    /// Bound on the age of a process's newest checkpoint on Arweave (with
+    /// `--checkpoint-upload`): a process whose evaluated state went unuploaded this long is
+    /// checkpointed and uploaded at its next evaluation, whatever `--checkpoint-every` and the
+    /// upload interval say (e.g. 10m for a pool sharing checkpoints). 0: no bound.
+    #[arg(long, value_name = "DURATION", env = "AO_CU_CHECKPOINT_MAX_AGE",
+          value_parser = ao_runtime::parse_duration, default_value = "0s")]
+    pub checkpoint_max_age: std::time::Duration,
 
     /// Evaluation threads; loaded processes are spread over them (0: one per core).
     #[arg(long, value_name = "N", env = "AO_CU_WORKERS", default_value_t = crate::worker::DEFAULT_WORKERS)]
@@ -171,14 +211,17 @@ impl CuArgs {
                 &client,
             )
             .map_err(cerr)?;
-            Some(crate::arweave_checkpoint::ArweaveCheckpoints::new(
-                wallet.clone(),
-                Arc::new(bundler),
-                gateway.clone(),
-                self.checkpoint_owners.clone(),
-                self.checkpoint_upload,
-                std::time::Duration::from_secs(self.checkpoint_upload_interval),
-            ))
+            Some(
+                crate::arweave_checkpoint::ArweaveCheckpoints::new(
+                    wallet.clone(),
+                    Arc::new(bundler),
+                    gateway.clone(),
+                    self.checkpoint_owners.clone(),
+                    self.checkpoint_upload,
+                    std::time::Duration::from_secs(self.checkpoint_upload_interval),
+                )
+                .with_max_age(Some(self.checkpoint_max_age)),
+            )
         } else {
             None
         };
@@ -186,7 +229,7 @@ impl CuArgs {
             data_dir: data_dir.join("db"),
             http_addr: self.server.http_addr_or(DEFAULT_HTTP_ADDR),
             grpc_addr: self.server.grpc_addr_or(DEFAULT_GRPC_ADDR),
-            su_url: self.su_url,
+            su_url: Some(self.su_url).filter(|u| !u.is_empty()),
             gateway,
             address,
             evaluation: crate::process::EvaluatorConfig {
@@ -198,11 +241,19 @@ impl CuArgs {
                 max_compute_limit: self.max_compute_limit,
                 workers: self.workers,
                 clock: None,
+                peers: self
+                    .peer_cus
+                    .iter()
+                    .flat_map(|p| crate::handoff::parse_peers(p))
+                    .collect(),
             },
             busy_threshold: (self.busy_threshold_ms > 0)
                 .then(|| std::time::Duration::from_millis(self.busy_threshold_ms)),
             arweave_checkpoints,
             http_limits: self.limits.limits(self.max_body),
+            shutdown_grace: self.server.shutdown_grace,
+            handoff_linger: self.handoff_linger,
+            handoff: self.handoff,
         })
     }
 }

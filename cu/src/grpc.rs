@@ -24,6 +24,9 @@ use crate::store::Page;
 /// Bytes of memory per `StateChunk`: far below gRPC's 4 MiB default message limit.
 const STATE_CHUNK: usize = 1 << 20;
 
+/// The CU's gRPC service name, as `grpc.health.v1` reports it.
+pub const SERVICE_NAME: &str = <ComputeServer<GrpcCompute> as tonic::server::NamedService>::NAME;
+
 /// The tonic service of the CU.
 pub fn service(evaluator: Arc<Evaluator>, address: String) -> ComputeServer<GrpcCompute> {
     ComputeServer::new(GrpcCompute { evaluator, address })
@@ -35,6 +38,31 @@ pub fn service(evaluator: Arc<Evaluator>, address: String) -> ComputeServer<Grpc
 pub struct GrpcCompute {
     evaluator: Arc<Evaluator>,
     address: String,
+}
+
+/// A request that names its process, so its `ao-handoff-from` metadata can be kept for it.
+trait ForProcess {
+    fn process_id(&self) -> &str;
+}
+
+macro_rules! for_process {
+    ($($t:ty),*) => {$(
+        impl ForProcess for $t {
+            fn process_id(&self) -> &str {
+                &self.process_id
+            }
+        }
+    )*};
+}
+
+for_process!(ResultRequest, DryRunRequest, StateRequest, CronRequest);
+
+impl GrpcCompute {
+    /// Keep the peers `req`'s `ao-handoff-from` metadata names for its process.
+    fn hint<T: ForProcess>(&self, req: &Request<T>) {
+        let peers = crate::handoff::peers_in_metadata(req.metadata());
+        self.evaluator.hint(req.get_ref().process_id(), peers);
+    }
 }
 
 fn status(e: CuError) -> Status {
@@ -170,6 +198,7 @@ impl Compute for GrpcCompute {
         &self,
         req: Request<ResultRequest>,
     ) -> Result<Response<pb::EvalResult>, Status> {
+        self.hint(&req);
         let r = req.into_inner();
         let v = self
             .evaluator
@@ -208,6 +237,7 @@ impl Compute for GrpcCompute {
         &self,
         req: Request<DryRunRequest>,
     ) -> Result<Response<pb::EvalResult>, Status> {
+        self.hint(&req);
         let r = req.into_inner();
         let mut body = json!({
             "Id": r.id.unwrap_or_default(),
@@ -239,6 +269,7 @@ impl Compute for GrpcCompute {
         &self,
         req: Request<StateRequest>,
     ) -> Result<Response<Self::StateStream>, Status> {
+        self.hint(&req);
         let r = req.into_inner();
         let state = self.evaluator.state(&r.process_id).await.map_err(status)?;
         let header = StateHeader {
@@ -271,6 +302,7 @@ impl Compute for GrpcCompute {
     type CronStream = EdgeStream;
 
     async fn cron(&self, req: Request<CronRequest>) -> Result<Response<Self::CronStream>, Status> {
+        self.hint(&req);
         let r = req.into_inner();
         let shape = Shape {
             descending: false,

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::error::CuError;
+use crate::handoff;
 use crate::process::{Evaluator, Target};
 use crate::store::{Bound, Listing, Page};
 
@@ -82,7 +83,7 @@ async fn info(State(api): State<Arc<Api>>) -> Response {
 
 async fn metrics(State(api): State<Arc<Api>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, ao_runtime::metrics::CONTENT_TYPE)],
         api.evaluator.metrics.render(),
     )
         .into_response()
@@ -92,8 +93,10 @@ async fn result(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Query(q): Q,
+    headers: HeaderMap,
 ) -> Result<Response, Failure> {
     let pid = process_id(&q)?;
+    api.evaluator.hint(&pid, handoff::peers_in(&headers));
     let busy = if q.contains_key("no-busy") {
         None
     } else {
@@ -251,8 +254,10 @@ async fn cron(
     State(api): State<Arc<Api>>,
     Path(pid): Path<String>,
     Query(q): Q,
+    headers: HeaderMap,
 ) -> Result<Response, Failure> {
     let l = listing(&q, DEFAULT_CRON_LIMIT, true)?;
+    api.evaluator.hint(&pid, handoff::peers_in(&headers));
     api.evaluator.evaluate_to(&pid, Target::Now).await?;
     let page = api.evaluator.results(&pid, &l)?;
     Ok(axum::Json(connection(page, l.descending)).into_response())
@@ -261,25 +266,69 @@ async fn cron(
 async fn dry_run(
     State(api): State<Arc<Api>>,
     Query(q): Q,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Failure> {
     let pid = process_id(&q)?;
+    api.evaluator.hint(&pid, handoff::peers_in(&headers));
     let msg: Value = serde_json::from_slice(&body)
         .map_err(|e| CuError::BadRequest(format!("the body is not JSON: {e}")))?;
     Ok(axum::Json(api.evaluator.dry_run(&pid, &msg).await?).into_response())
 }
 
-async fn state(State(api): State<Arc<Api>>, Path(pid): Path<String>) -> Result<Response, Failure> {
-    let state = api.evaluator.state(&pid).await?;
-    let h = header::HeaderName::from_static;
-    Ok((
+/// `GET /state/{pid}`: the memory, with the `Last-*` headers of the AO API and those a peer
+/// needs to verify a handoff ([`handoff::answer_headers`]). With [`handoff::PROBE_HEADER`] (a
+/// peer taking the process over) the state held, as it is ([`Evaluator::held_state`]), and a
+/// process this CU does not hold is a 404, not a replay.
+async fn state(
+    State(api): State<Arc<Api>>,
+    Path(pid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let state = if headers.contains_key(handoff::PROBE_HEADER) {
+        api.evaluator
+            .held_state(&pid)
+            .await?
+            .ok_or_else(|| CuError::NotFound(format!("process {pid} is not held by this CU")))?
+    } else {
+        api.evaluator.hint(&pid, handoff::peers_in(&headers));
+        api.evaluator.state(&pid).await?
+    };
+    let memory_sha256: [u8; 32] = {
+        use sha2::Digest;
+        let memory = state.memory.clone();
+        tokio::task::spawn_blocking(move || sha2::Sha256::digest(&memory).into())
+            .await
+            .map_err(|e| CuError::Storage(format!("hashing the memory stopped: {e}")))?
+    };
+    let mut response = (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (h("last-timestamp"), state.timestamp.to_string()),
-            (h("last-ordinate"), state.nonce.to_string()),
-            (h("last-block-height"), state.block_height.to_string()),
+            (
+                header::HeaderName::from_static("last-timestamp"),
+                state.timestamp.to_string(),
+            ),
+            (
+                header::HeaderName::from_static("last-ordinate"),
+                state.nonce.to_string(),
+            ),
+            (
+                header::HeaderName::from_static("last-block-height"),
+                state.block_height.to_string(),
+            ),
         ],
-        state.memory,
+        Vec::new(),
     )
-        .into_response())
+        .into_response();
+    if let Some(c) = state.checkpoint_fields(memory_sha256) {
+        for (name, value) in handoff::answer_headers(&state.module_id, &c) {
+            if let Ok(v) = header::HeaderValue::from_str(&value) {
+                response
+                    .headers_mut()
+                    .insert(header::HeaderName::from_static(name), v);
+            }
+        }
+    }
+    *response.body_mut() = axum::body::Body::from(state.memory);
+    Ok(response)
 }

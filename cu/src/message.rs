@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::loader::Evaluation;
 
-fn tags_json(tags: &[pb::Tag]) -> Value {
+pub(crate) fn tags_json(tags: &[pb::Tag]) -> Value {
     Value::Array(
         tags.iter()
             .map(|t| json!({"name": t.name, "value": t.value}))

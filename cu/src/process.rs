@@ -3,7 +3,7 @@
 //! Each process has a slot behind its own lock: the loaded module, the process environment, the
 //! instance (on its worker thread) with its memory, the next nonce, the hash chain so far and
 //! the cron walk since the last scheduled message. An evaluation reads the missing part of the
-//! schedule from the SU over gRPC (`ReadSchedule`), verifies every hash-chain link, evaluates
+//! schedule from the process's SU ([`crate::schedule_source`]: gRPC or the AO HTTP API), verifies every hash-chain link, evaluates
 //! the cron messages due before each scheduled message ([`crate::cron`]), builds each message as
 //! spec 4.5 says (bare assignments are loaded from the gateway), runs it, and stores the results
 //! in one synced batch per run, with a memory checkpoint every `checkpoint_every` messages.
@@ -23,23 +23,19 @@ use ao_arweave::{BlockQuery, Gateway, HeightRange, Sort};
 use ao_core::ao::HashChain;
 use ao_core::encoding::{b64url, decode_id};
 use ao_proto::common::v1 as pb;
-use ao_proto::scheduler::v1::scheduler_client::SchedulerClient;
-use ao_proto::scheduler::v1::{
-    GetMessageRequest, GetProcessRequest, LatestRequest, NonceRange, ReadScheduleRequest,
-    TimestampRequest, read_schedule_request,
-};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
 
 use crate::cron::{Boundary, Clock, CronWalk, Crons, Now, parse_crons};
 use crate::error::CuError;
+use crate::handoff::{Hints, PeerSource};
 use crate::loader::{CompiledModule, Evaluation, ModuleFormat, Options, Runtime, format};
 use crate::message::{
     Parts, Slot, cron_message_json, env_json, item_parts, message_json, result_json,
 };
 use crate::metrics::Metrics;
+use crate::schedule_source::ScheduleSource;
 use crate::store::{Checkpoint, Listing, Page, Store, StoredResult};
 use crate::worker::{DEFAULT_WORKERS, Worker, WorkerPool};
 
@@ -71,6 +67,11 @@ pub const DEFAULT_CACHE_BYTES: u64 = 4 << 30;
 /// messages interleave the same way on every CU whenever it asks (the reference CU takes the SU
 /// clock as is and can order them differently).
 pub const CRON_NOW_LAG_MS: i64 = 1000;
+
+/// Checkpoints written at once at shutdown: each copies a memory off its worker thread and hashes
+/// it on a blocking thread, so a few at a time keep every core busy while the disk takes the
+/// writes, without holding thousands of memory copies at once.
+pub const FLUSH_CONCURRENCY: usize = 8;
 
 /// Cron messages generated (and evaluated) per step, bounding memory when a process with a
 /// 1-second cron catches up on a long gap.
@@ -105,6 +106,9 @@ pub struct EvaluatorConfig {
     pub workers: usize,
     /// Where "now" comes from for crons; `None`: the SU's clock (see [`Clock`]).
     pub clock: Option<Arc<dyn Clock>>,
+    /// CUs asked for a process's live state when it is loaded here (`--peer-cu`), after the
+    /// ones a request names in `ao-handoff-from` ([`crate::handoff`]).
+    pub peers: Vec<String>,
 }
 
 impl Default for EvaluatorConfig {
@@ -118,6 +122,7 @@ impl Default for EvaluatorConfig {
             max_compute_limit: DEFAULT_MAX_COMPUTE_LIMIT,
             workers: DEFAULT_WORKERS,
             clock: None,
+            peers: Vec::new(),
         }
     }
 }
@@ -142,6 +147,8 @@ struct Scheduled {
 
 struct Loaded {
     module_id: String,
+    /// `Module-Format`, for the loader's trace span.
+    module_format: String,
     env: Value,
     worker: Worker,
     owner: String,
@@ -155,6 +162,10 @@ struct Loaded {
     last_eval: Boundary,
     since_checkpoint: u64,
     gas_since_checkpoint: u64,
+    /// The process message a cold start may have to evaluate before the schedule
+    /// ([`crate::cold_start`]); taken at the first entry (or the first cron), `None` once
+    /// decided or when resuming from a checkpoint.
+    boot: Option<Value>,
 }
 
 /// A process's place in the CU: empty until first used, then its loaded state, behind the lock
@@ -164,7 +175,8 @@ type ProcessSlot = Arc<Mutex<Option<Loaded>>>;
 /// The CU's evaluation core, shared by its HTTP and gRPC APIs.
 pub struct Evaluator {
     store: Arc<Store>,
-    su: SchedulerClient<Channel>,
+    /// Where schedules come from (each process's own SU, see [`crate::schedule_source`]).
+    su: Arc<dyn ScheduleSource>,
     gateway: Arc<dyn Gateway>,
     runtime: Runtime,
     /// The threads loaded processes evaluate on.
@@ -181,28 +193,35 @@ pub struct Evaluator {
     pub metrics: Metrics,
     /// Checkpoints on Arweave, when configured.
     arweave: Option<crate::arweave_checkpoint::ArweaveCheckpoints>,
+    /// The `traceparent` of entries the live tail brought, by process and nonce, taken when the
+    /// entry is evaluated so its evaluation joins the trace that scheduled it (traces on only).
+    traces: std::sync::Mutex<HashMap<([u8; 32], u64), String>>,
+    /// Where peers' states are read at a handoff (`None`: no handoff, as in an evaluator
+    /// built without [`Evaluator::with_peer_source`]).
+    peer_source: Option<Arc<dyn PeerSource>>,
+    /// The peers recent requests named, by process ([`crate::handoff`]).
+    hints: Hints,
 }
 
-/// The SU's clock (`Timestamp`): the production [`Clock`].
-#[derive(Debug)]
+/// Trace contexts held for entries not yet evaluated: far more than a live tail's batch; past it
+/// new ones are not kept (their evaluation then starts a trace of its own) rather than let
+/// entries never evaluated here grow the table.
+const MAX_PENDING_TRACES: usize = 4096;
+
+/// The clock of the process's SU: the production [`Clock`].
 struct SuClock {
-    su: SchedulerClient<Channel>,
+    su: Arc<dyn ScheduleSource>,
+}
+
+impl std::fmt::Debug for SuClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SuClock")
+    }
 }
 
 impl Clock for SuClock {
     fn now_ms<'a>(&'a self, process_id: &'a str) -> Now<'a> {
-        Box::pin(async move {
-            Ok(self
-                .su
-                .clone()
-                .timestamp(TimestampRequest {
-                    process_id: Some(process_id.to_string()),
-                })
-                .await
-                .map_err(CuError::from_su)?
-                .into_inner()
-                .timestamp_ms)
-        })
+        Box::pin(async move { self.su.timestamp(process_id).await })
     }
 }
 
@@ -234,7 +253,7 @@ impl Evaluator {
     /// An evaluator over `store`, reading schedules from `su` and modules from `gateway`.
     pub fn new(
         store: Store,
-        su: SchedulerClient<Channel>,
+        su: Arc<dyn ScheduleSource>,
         gateway: Arc<dyn Gateway>,
         config: EvaluatorConfig,
     ) -> Evaluator {
@@ -258,6 +277,177 @@ impl Evaluator {
             followers: std::sync::Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             arweave: None,
+            traces: std::sync::Mutex::new(HashMap::new()),
+            peer_source: None,
+            hints: Hints::default(),
+        }
+    }
+
+    /// Read peers' states at a handoff from `source` (the CU: their HTTP API).
+    pub fn with_peer_source(mut self, source: Arc<dyn PeerSource>) -> Evaluator {
+        self.peer_source = Some(source);
+        self
+    }
+
+    /// Remember the peers a request for `pid` names (`ao-handoff-from`), for when the process is
+    /// loaded; a bad process id is left for the request itself to refuse.
+    pub fn hint(&self, pid: &str, peers: Vec<String>) {
+        if let Ok(raw) = pid_raw(pid) {
+            self.hints.set(raw, peers);
+        }
+    }
+
+    /// A peer's handoff probe: the state this CU holds of `pid` as it is, without evaluating
+    /// anything (the new owner evaluates what follows): the loaded process's memory (waiting
+    /// for an evaluation under way), else the local checkpoint; `None` when neither, so asking
+    /// a peer never costs it a replay from nonce 0.
+    pub async fn held_state(&self, pid: &str) -> Result<Option<State>, CuError> {
+        let raw = pid_raw(pid)?;
+        if let Some(slot) = self.existing_slot(&raw) {
+            let guard = slot.lock().await;
+            if let Some(p) = guard.as_ref() {
+                let memory = p
+                    .worker
+                    .memory()
+                    .await
+                    .map_err(module_error)?
+                    .unwrap_or_default();
+                return Ok(Some(State {
+                    memory,
+                    nonce: p.last.map_or(0, |l| l.nonce),
+                    timestamp: p.last_eval.timestamp,
+                    block_height: p.last_eval.height,
+                    module_id: p.module_id.clone(),
+                    scheduled: p.last.map(|l| ScheduledPoint {
+                        timestamp: l.at.timestamp,
+                        block_height: l.at.height,
+                        hash_chain: l.hash_chain,
+                        assignment_id: l.assignment_id,
+                    }),
+                    crons_done: p.walk.produced,
+                }));
+            }
+            drop(guard);
+            self.release(&raw, &slot);
+        }
+        let store = Arc::clone(&self.store);
+        let Some(c) = tokio::task::spawn_blocking(move || store.checkpoint(&raw))
+            .await
+            .map_err(|e| CuError::Storage(format!("the store read stopped: {e}")))??
+        else {
+            return Ok(None);
+        };
+        // The checkpoint does not name the module; the process does.
+        let record = self.su.process(pid).await?;
+        let module_id = tag(&record.tags, "Module")
+            .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
+            .to_string();
+        Ok(Some(State {
+            memory: c.memory,
+            nonce: c.nonce,
+            timestamp: c.last_timestamp,
+            block_height: c.last_block_height,
+            module_id,
+            scheduled: Some(ScheduledPoint {
+                timestamp: c.timestamp,
+                block_height: c.block_height,
+                hash_chain: c.hash_chain,
+                assignment_id: c.assignment_id,
+            }),
+            crons_done: c.crons_done,
+        }))
+    }
+
+    /// The freshest verified state of `pid` among the peers a request hinted and `--peer-cu`,
+    /// if fresher than `local` (the nonce of the local checkpoint). A peer's answer is its live
+    /// memory, evaluated to its present, so no checkpoint of it can be fresher: the first that
+    /// verifies is taken. What fails is logged, counted, and skipped.
+    async fn peer_checkpoint(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        module: &str,
+        local: Option<u64>,
+    ) -> Option<Checkpoint> {
+        let source = self.peer_source.as_ref()?;
+        for peer in self.peers_of(raw) {
+            let state = match source.state(&peer, pid).await {
+                Ok(s) => s,
+                Err(crate::handoff::HandoffError::NotHeld(_)) => {
+                    tracing::debug!(process = pid, %peer, "the peer does not hold the process");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(process = pid, "handoff: {e}");
+                    Metrics::inc(&self.metrics.handoff_refused);
+                    continue;
+                }
+            };
+            let nonce = state.checkpoint.nonce;
+            if local.is_some_and(|l| l >= nonce) {
+                tracing::info!(process = pid, %peer, nonce, "the local checkpoint is as fresh as the peer's state");
+                continue;
+            }
+            let entry = match self.entry_at(pid, nonce).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(process = pid, %peer, nonce, "handoff: cannot read the SU's entry: {e}");
+                    Metrics::inc(&self.metrics.handoff_refused);
+                    continue;
+                }
+            };
+            match crate::handoff::verify(state, module, &entry) {
+                Ok(c) => {
+                    tracing::info!(process = pid, %peer, nonce, "starting from a peer's state");
+                    return Some(c);
+                }
+                Err(e) => {
+                    tracing::warn!(process = pid, "handoff refused: {e}");
+                    Metrics::inc(&self.metrics.handoff_refused);
+                }
+            }
+        }
+        None
+    }
+
+    /// The result of message `id` of `pid` from the first peer (hinted, then `--peer-cu`) that
+    /// has it stored: the process was handed over from a state past it.
+    async fn peer_result(&self, pid: &str, raw: &[u8; 32], id: &str) -> Option<Value> {
+        let source = self.peer_source.as_ref()?;
+        for peer in self.peers_of(raw) {
+            match source.result(&peer, pid, id).await {
+                Ok(v) => {
+                    tracing::info!(process = pid, message = id, %peer, "a result evaluated before the handoff, from the peer");
+                    return Some(v);
+                }
+                Err(e) => {
+                    tracing::debug!(process = pid, message = id, "no result from the peer: {e}")
+                }
+            }
+        }
+        None
+    }
+
+    /// The peers to ask about `raw`: those a request hinted, then `--peer-cu`.
+    fn peers_of(&self, raw: &[u8; 32]) -> Vec<String> {
+        let mut peers = self.hints.get(raw);
+        for p in &self.config.peers {
+            if !peers.contains(p) && peers.len() < crate::handoff::MAX_PEERS {
+                peers.push(p.clone());
+            }
+        }
+        peers
+    }
+
+    /// The SU's schedule entry of `pid` at `nonce`.
+    async fn entry_at(&self, pid: &str, nonce: u64) -> Result<pb::ScheduledMessage, CuError> {
+        use futures_util::StreamExt;
+        let mut stream = self.su.read(pid, nonce.checked_sub(1), nonce).await?;
+        match stream.next().await.transpose()? {
+            Some(e) => Ok(e),
+            None => Err(CuError::NotFound(format!(
+                "the SU has no nonce {nonce} for process {pid}"
+            ))),
         }
     }
 
@@ -306,15 +496,7 @@ impl Evaluator {
     }
 
     async fn load(&self, pid: &str, raw: &[u8; 32]) -> Result<Loaded, CuError> {
-        let record = self
-            .su
-            .clone()
-            .get_process(GetProcessRequest {
-                process_id: pid.to_string(),
-            })
-            .await
-            .map_err(CuError::from_su)?
-            .into_inner();
+        let record = self.su.process(pid).await?;
         let module_id = tag(&record.tags, "Module")
             .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
             .to_string();
@@ -385,6 +567,7 @@ impl Evaluator {
         };
         let mut loaded = Loaded {
             module_id: module_id.clone(),
+            module_format: module_format.to_string(),
             env,
             worker: self
                 .workers
@@ -401,9 +584,18 @@ impl Evaluator {
             last_eval: origin,
             since_checkpoint: 0,
             gas_since_checkpoint: 0,
+            boot: Some(crate::cold_start::process_message_json(&record)),
         };
         let mut from_arweave = false;
+        let mut from_peer = false;
         let mut stored = self.store.checkpoint(raw)?;
+        if let Some(c) = self
+            .peer_checkpoint(pid, raw, &module_id, stored.as_ref().map(|c| c.nonce))
+            .await
+        {
+            stored = Some(c);
+            from_peer = true;
+        }
         if stored.is_none()
             && let Some(a) = &self.arweave
         {
@@ -436,6 +628,13 @@ impl Evaluator {
             ) {
                 Some(walk) => {
                     loaded.walk = walk;
+                    // The memory already went past the process's start.
+                    loaded.boot = None;
+                    if from_peer {
+                        // Not on this disk yet: checkpointed after its first message here (or
+                        // when unloaded, or at shutdown), so a restart does not need the peer.
+                        loaded.since_checkpoint = self.config.checkpoint_every;
+                    }
                     loaded.next_nonce = c.nonce + 1;
                     loaded.chain = HashChain::after(&c.assignment_id, &c.hash_chain);
                     loaded.last = Some(Scheduled {
@@ -452,7 +651,9 @@ impl Evaluator {
                         .workers
                         .spawn(module, options, Some(c.memory))
                         .map_err(module_error)?;
-                    Metrics::inc(if from_arweave {
+                    Metrics::inc(if from_peer {
+                        &self.metrics.loads_peer
+                    } else if from_arweave {
                         &self.metrics.loads_arweave
                     } else {
                         &self.metrics.loads_checkpoint
@@ -584,16 +785,21 @@ impl Evaluator {
         pid: &str,
         target: Target,
     ) -> tokio::task::JoinHandle<Result<(), CuError>> {
+        use tracing::Instrument;
         let this = Arc::clone(self);
         let pid = pid.to_string();
-        tokio::spawn(async move {
-            let result = this.evaluate(&pid, target).await;
-            if let Ok(evaluated) = &result {
-                this.follow(&pid, *evaluated);
+        // In the caller's span: an evaluation a request asked for is part of its trace.
+        tokio::spawn(
+            async move {
+                let result = this.evaluate(&pid, target).await;
+                if let Ok(evaluated) = &result {
+                    this.follow(&pid, *evaluated);
+                }
+                this.evict().await;
+                result.map(|_| ())
             }
-            this.evict().await;
-            result.map(|_| ())
-        })
+            .in_current_span(),
+        )
     }
 
     /// Start following `pid` on the SU after nonce `after`, unless it is already followed.
@@ -643,6 +849,8 @@ impl Evaluator {
         let mut guard = slot.lock().await;
         if guard.is_none() {
             *guard = Some(self.load(pid, &raw).await?);
+        } else {
+            Metrics::inc(&self.metrics.loads_memory);
         }
         let Some(p) = guard.as_mut() else {
             return Err(CuError::Storage("process slot empty".into()));
@@ -650,9 +858,13 @@ impl Evaluator {
         let mut pending = Vec::new();
         let mut result = self.run_to(pid, &raw, p, target, &mut pending).await;
         if result.is_ok() {
-            result = self
-                .save(&raw, p, std::mem::take(&mut pending), false)
-                .await;
+            // The pool's bound on the age of its Arweave checkpoints (`--checkpoint-max-age`):
+            // a checkpoint now, before `checkpoint_every`, when this process's is due.
+            // (Checkpoints taken after crons are never uploaded: see `maybe_upload`.)
+            let due = p.since_checkpoint > 0
+                && p.walk.produced == 0
+                && self.arweave.as_ref().is_some_and(|a| a.upload_due(pid));
+            result = self.save(&raw, p, std::mem::take(&mut pending), due).await;
         }
         match result {
             Ok(()) => {
@@ -686,21 +898,13 @@ impl Evaluator {
             Target::Now => self.latest_nonce(pid).await?,
         };
         if p.next_nonce <= to_nonce {
+            use futures_util::StreamExt;
             let mut stream = self
                 .su
-                .clone()
-                .read_schedule(ReadScheduleRequest {
-                    process_id: pid.to_string(),
-                    range: Some(read_schedule_request::Range::Nonce(NonceRange {
-                        from: p.next_nonce.checked_sub(1),
-                        to: Some(to_nonce),
-                    })),
-                    limit: Some(u32::MAX),
-                })
-                .await
-                .map_err(CuError::from_su)?
-                .into_inner();
-            while let Some(entry) = stream.message().await.map_err(CuError::from_su)? {
+                .read(pid, p.next_nonce.checked_sub(1), to_nonce)
+                .await?;
+            while let Some(entry) = stream.next().await.transpose()? {
+                self.cold_start(pid, p, Some(&entry)).await?;
                 self.crons_until(pid, raw, p, entry.timestamp_ms, pending)
                     .await?;
                 self.scheduled(pid, raw, p, entry, pending).await?;
@@ -720,22 +924,61 @@ impl Evaluator {
                 .saturating_sub(CRON_NOW_LAG_MS);
             // The reference only walks past the last message when "now" is in a later second.
             if p.walk.left().timestamp.div_euclid(1000) < now.div_euclid(1000) {
+                // No entry came (an empty schedule): the process message still goes first.
+                self.cold_start(pid, p, None).await?;
                 self.crons_until(pid, raw, p, now, pending).await?;
             }
         }
         Ok(())
     }
 
+    /// On a cold start, before the schedule's first entry `first` (`None`: before the first
+    /// cron of an empty schedule): evaluate the process message when the schedule does not
+    /// start with the process itself ([`crate::cold_start::needs_process_message`]). Its
+    /// result is not stored (it has no nonce to store it at), as in the reference CU; an error
+    /// in it is the module's answer, not the CU's failure, and evaluation goes on.
+    async fn cold_start(
+        &self,
+        pid: &str,
+        p: &mut Loaded,
+        first: Option<&pb::ScheduledMessage>,
+    ) -> Result<(), CuError> {
+        let Some(msg) = p.boot.take() else {
+            return Ok(());
+        };
+        if p.next_nonce != 0 || !crate::cold_start::needs_process_message(pid, first) {
+            return Ok(());
+        }
+        tracing::info!(
+            process = pid,
+            "the schedule does not start with the process: evaluating the process message first"
+        );
+        let eval = self.run_message(p, msg).await?;
+        if let Some(e) = &eval.error {
+            tracing::warn!(process = pid, "the process message failed: {e}");
+        }
+        Ok(())
+    }
+
     async fn run_message(&self, p: &Loaded, msg: Value) -> Result<Evaluation, CuError> {
+        use tracing::Instrument;
         let started = Instant::now();
+        let span = if ao_runtime::telemetry::enabled() {
+            tracing::info_span!(
+                "cu.loader",
+                ao.module.id = %p.module_id,
+                ao.module.format = %p.module_format,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let eval = p
             .worker
             .evaluate(msg, p.env.clone())
+            .instrument(span)
             .await
             .map_err(module_error)?;
-        self.metrics
-            .eval_us
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.metrics.eval_seconds.observe_since(started);
         if eval.error.is_some() {
             Metrics::inc(&self.metrics.errors);
         }
@@ -825,7 +1068,15 @@ impl Evaluator {
         };
         let parts: Parts<'_> = item_parts(&item, &target_id);
         let msg = message_json(&parts, Some(&slot_fields), false);
-        let eval = self.run_message(p, msg).await?;
+        let span = self.eval_span(pid, raw, &entry, &item);
+        let eval = {
+            use tracing::Instrument;
+            self.run_message(p, msg).instrument(span.clone()).await?
+        };
+        span.record("ao.gas_used", eval.gas_used);
+        if eval.error.is_some() {
+            span.record("otel.status_code", "ERROR");
+        }
         Metrics::inc(&self.metrics.messages);
         pending.push(StoredResult {
             message_id: item.id.clone(),
@@ -854,6 +1105,46 @@ impl Evaluator {
             .await
     }
 
+    /// The span of one scheduled message's evaluation: in the trace that scheduled it when the
+    /// live tail said which, else in the current one (a request's).
+    fn eval_span(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        entry: &pb::ScheduledMessage,
+        item: &pb::DataItem,
+    ) -> tracing::Span {
+        if !ao_runtime::telemetry::enabled() {
+            return tracing::Span::none();
+        }
+        let span = tracing::info_span!(
+            "cu.evaluate",
+            ao.process.id = %pid,
+            ao.message.id = %item.id,
+            ao.nonce = entry.nonce,
+            ao.action = tag(&item.tags, "Action").unwrap_or_default(),
+            ao.gas_used = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let carried = entry.traceparent.clone().or_else(|| {
+            let mut traces = self.traces.lock().unwrap_or_else(|p| p.into_inner());
+            traces.remove(&(*raw, entry.nonce))
+        });
+        ao_runtime::propagation::set_parent(&span, carried.as_deref());
+        span
+    }
+
+    /// Keep the trace context the live tail brought for `pid`'s entry at `nonce`.
+    fn remember_trace(&self, pid: &str, nonce: u64, traceparent: Option<String>) {
+        let (Some(tp), Ok(raw)) = (traceparent, pid_raw(pid)) else {
+            return;
+        };
+        let mut traces = self.traces.lock().unwrap_or_else(|p| p.into_inner());
+        if traces.len() < MAX_PENDING_TRACES {
+            traces.insert((raw, nonce), tp);
+        }
+    }
+
     async fn count_and_maybe_checkpoint(
         &self,
         raw: &[u8; 32],
@@ -880,6 +1171,19 @@ impl Evaluator {
         p: &mut Loaded,
         results: Vec<StoredResult>,
         checkpoint: bool,
+    ) -> Result<(), CuError> {
+        self.save_with(raw, p, results, checkpoint, true).await
+    }
+
+    /// [`Evaluator::save`], with the fsync left to a later [`Store::sync`] when `sync` is false
+    /// (many checkpoints at shutdown share one).
+    async fn save_with(
+        &self,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        results: Vec<StoredResult>,
+        checkpoint: bool,
+        sync: bool,
     ) -> Result<(), CuError> {
         let cp = match (checkpoint, p.last) {
             (true, Some(last)) => {
@@ -915,7 +1219,9 @@ impl Evaluator {
                 c.memory_sha256 = Sha256::digest(&c.memory).into();
                 c
             });
-            store.save(&pid, &results, cp.as_ref()).map(|()| cp)
+            store
+                .save_with(&pid, &results, cp.as_ref(), sync)
+                .map(|()| cp)
         })
         .await
         .map_err(|e| CuError::Storage(format!("the store write stopped: {e}")))??;
@@ -996,8 +1302,16 @@ impl Evaluator {
     }
 
     /// Checkpoint every loaded process that evaluated messages since its last checkpoint (at
-    /// shutdown, so a restart evaluates nothing twice).
-    pub async fn flush(&self) {
+    /// shutdown, so a restart evaluates nothing twice), within `deadline`.
+    ///
+    /// Results are durable as they are stored; a checkpoint only saves replay work after a
+    /// restart, so this does the most useful ones first and stops at the deadline: processes
+    /// with the most messages since their checkpoint first, [`FLUSH_CONCURRENCY`] at a time,
+    /// each written without its own fsync and all synced once at the end. (Shutdown used to
+    /// checkpoint one process after another with an fsync each and wait for busy evaluations:
+    /// ~150 s with 2,000 loaded processes, far past any orchestrator's grace.) A process still
+    /// evaluating at the deadline is left as it is: it resumes from its last checkpoint.
+    pub async fn flush(&self, deadline: Instant) {
         for (_, f) in self
             .followers
             .lock()
@@ -1006,25 +1320,94 @@ impl Evaluator {
         {
             f.abort();
         }
-        let slots: Vec<([u8; 32], ProcessSlot)> = {
+        self.checkpoint_all(deadline, true).await;
+        // The unloaded processes' instances are dropped on their threads; wait for that (within
+        // the deadline), so none outlives a CU that was shut down.
+        let _ = tokio::time::timeout_at(
+            tokio::time::Instant::from_std(deadline),
+            self.workers.idle(),
+        )
+        .await;
+    }
+
+    /// At the start of a drain: checkpoint every loaded process that evaluated messages since its
+    /// last checkpoint, most messages first, within `deadline`, and keep them loaded (and
+    /// followed), so peers taking them over read them warm from `/state` while the CU lingers.
+    pub async fn checkpoint_loaded(&self, deadline: Instant) {
+        self.checkpoint_all(deadline, false).await;
+    }
+
+    /// [`Evaluator::flush`]'s checkpoints, unloading each process after it when `unload`.
+    async fn checkpoint_all(&self, deadline: Instant, unload: bool) {
+        use futures_util::StreamExt;
+        let mut slots: Vec<(u64, [u8; 32], ProcessSlot)> = {
             let map = self.processes.lock().unwrap_or_else(|p| p.into_inner());
-            map.iter().map(|(k, v)| (*k, v.clone())).collect()
+            map.iter().map(|(k, v)| (0, *k, v.clone())).collect()
         };
-        for (raw, slot) in slots {
-            let mut guard = slot.lock().await;
-            if let Some(p) = guard.as_mut()
-                && p.since_checkpoint > 0
-                && let Err(e) = self.save(&raw, p, Vec::new(), true).await
-            {
-                tracing::warn!("cannot checkpoint a process at shutdown: {e}");
-            }
-            *guard = None;
-            drop(guard);
-            self.release(&raw, &slot);
+        for (since, _, slot) in &mut slots {
+            // A busy slot (evaluating) sorts last: it is waited for only if time is left.
+            *since = slot
+                .try_lock()
+                .ok()
+                .and_then(|g| g.as_ref().map(|p| p.since_checkpoint))
+                .unwrap_or(0);
         }
-        // The unloaded processes' instances are dropped on their threads; wait for that, so
-        // none outlives a CU that was shut down.
-        self.workers.idle().await;
+        slots.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let written = std::sync::atomic::AtomicUsize::new(0);
+        let skipped = std::sync::atomic::AtomicUsize::new(0);
+        futures_util::stream::iter(slots)
+            .for_each_concurrent(FLUSH_CONCURRENCY, |(_, raw, slot)| {
+                let (written, skipped) = (&written, &skipped);
+                async move {
+                    if tokio::time::Instant::now() >= deadline {
+                        skipped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    let Ok(mut guard) = tokio::time::timeout_at(deadline, slot.lock()).await else {
+                        skipped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    };
+                    if let Some(p) = guard.as_mut()
+                        && p.since_checkpoint > 0
+                    {
+                        match tokio::time::timeout_at(
+                            deadline,
+                            self.save_with(&raw, p, Vec::new(), true, false),
+                        )
+                        .await
+                        {
+                            Ok(Ok(())) => {
+                                written.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!("cannot checkpoint a process at shutdown: {e}")
+                            }
+                            Err(_) => {
+                                skipped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    if unload {
+                        *guard = None;
+                        drop(guard);
+                        self.release(&raw, &slot);
+                    }
+                }
+            })
+            .await;
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || store.sync()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot sync the checkpoints written at shutdown: {e}"),
+            Err(e) => tracing::warn!("the checkpoint sync stopped: {e}"),
+        }
+        tracing::info!(
+            written = written.load(Ordering::Relaxed),
+            skipped = skipped.load(Ordering::Relaxed),
+            unload,
+            "checkpoints at shutdown"
+        );
     }
 
     /// `GET /result/{id}?process-id=`: the stored result, evaluating up to it first if needed.
@@ -1043,16 +1426,7 @@ impl Evaluator {
         let nonce = if id == pid {
             0
         } else {
-            self.su
-                .clone()
-                .get_message(GetMessageRequest {
-                    process_id: pid.to_string(),
-                    id: id.to_string(),
-                })
-                .await
-                .map_err(CuError::from_su)?
-                .into_inner()
-                .nonce
+            self.su.nonce_of(pid, id).await?
         };
         let task = self.start(pid, Target::Nonce(nonce));
         let joined = match busy {
@@ -1067,13 +1441,29 @@ impl Evaluator {
         };
         joined.map_err(|e| CuError::Storage(format!("evaluation task failed: {e}")))??;
         let n = self.store.nonce_of(&raw, id)?.unwrap_or(nonce);
+        // A schedule that does not start with the process has another message at nonce 0;
+        // the process's own message was evaluated on the cold start and has no result.
+        if id == pid
+            && self
+                .store
+                .result(&raw, n)?
+                .is_some_and(|r| r.message_id != pid)
+        {
+            return Err(CuError::NotFound(format!(
+                "process {pid}'s schedule does not start with the process: its own message \
+                 is evaluated before nonce 0 and has no result"
+            )));
+        }
         match self.stored(&raw, n) {
             // Evaluated past it without a stored result: the process started from a checkpoint
-            // taken after this message.
-            Err(CuError::NotFound(_)) => Err(CuError::BeforeCheckpoint(format!(
-                "message {id} (nonce {n}) is older than the checkpoint this CU started process \
-                 {pid} from, and was never evaluated here"
-            ))),
+            // taken after this message; a peer it was handed over from has the result.
+            Err(CuError::NotFound(_)) => match self.peer_result(pid, &raw, id).await {
+                Some(v) => Ok(Some(v)),
+                None => Err(CuError::BeforeCheckpoint(format!(
+                    "message {id} (nonce {n}) is older than the checkpoint this CU started \
+                     process {pid} from, and was never evaluated here"
+                ))),
+            },
             other => other.map(Some),
         }
     }
@@ -1086,16 +1476,7 @@ impl Evaluator {
     }
 
     async fn latest_nonce(&self, pid: &str) -> Result<u64, CuError> {
-        Ok(self
-            .su
-            .clone()
-            .latest(LatestRequest {
-                process_id: pid.to_string(),
-            })
-            .await
-            .map_err(CuError::from_su)?
-            .into_inner()
-            .nonce)
+        self.su.latest_nonce(pid).await
     }
 
     /// `POST /dry-run?process-id=`: evaluate `body` on a copy of the process's latest memory;
@@ -1209,6 +1590,14 @@ impl Evaluator {
             nonce: p.last.map_or(0, |l| l.nonce),
             timestamp: p.last_eval.timestamp,
             block_height: p.last_eval.height,
+            module_id: p.module_id.clone(),
+            scheduled: p.last.map(|l| ScheduledPoint {
+                timestamp: l.at.timestamp,
+                block_height: l.at.height,
+                hash_chain: l.hash_chain,
+                assignment_id: l.assignment_id,
+            }),
+            crons_done: p.walk.produced,
         })
     }
 
@@ -1226,30 +1615,32 @@ const FOLLOW_RETRY: Duration = Duration::from_secs(1);
 /// stream delivers several at once) is evaluated as soon as it arrives. Holds only a weak
 /// reference, so a stopped CU is not kept alive by its followers.
 async fn follow(evaluator: std::sync::Weak<Evaluator>, pid: String, mut after: Option<u64>) {
-    use futures_util::FutureExt;
+    use futures_util::{FutureExt, StreamExt};
     loop {
         let Some(ev) = evaluator.upgrade() else {
             return;
         };
-        let subscribed = ev
-            .su
-            .clone()
-            .subscribe(ao_proto::scheduler::v1::SubscribeRequest {
-                process_id: pid.clone(),
-                from_nonce: after,
-            })
-            .await;
+        let su = ev.su.clone();
         drop(ev);
-        if let Ok(stream) = subscribed {
-            let mut stream = stream.into_inner();
-            while let Ok(Some(entry)) = stream.message().await {
-                let mut target = entry.nonce;
-                while let Some(Ok(Some(more))) = stream.message().now_or_never() {
-                    target = target.max(more.nonce);
-                }
+        match su.follow(&pid, after).await {
+            Ok(mut stream) => loop {
+                let first = match stream.next().await {
+                    Some(Ok(entry)) => entry,
+                    Some(Err(e)) => {
+                        tracing::debug!(process = %pid, "following: {e}");
+                        break;
+                    }
+                    None => break,
+                };
                 let Some(ev) = evaluator.upgrade() else {
                     return;
                 };
+                let mut target = first.nonce;
+                ev.remember_trace(&pid, first.nonce, first.traceparent);
+                while let Some(Some(Ok(more))) = stream.next().now_or_never() {
+                    target = target.max(more.nonce);
+                    ev.remember_trace(&pid, more.nonce, more.traceparent);
+                }
                 match ev.evaluate_to(&pid, Target::Nonce(target)).await {
                     Ok(()) => after = Some(target),
                     Err(e) => {
@@ -1257,7 +1648,8 @@ async fn follow(evaluator: std::sync::Weak<Evaluator>, pid: String, mut after: O
                         break;
                     }
                 }
-            }
+            },
+            Err(e) => tracing::debug!(process = %pid, "following: {e}"),
         }
         tokio::time::sleep(FOLLOW_RETRY).await;
     }
@@ -1274,6 +1666,45 @@ pub struct State {
     pub timestamp: i64,
     /// Its block height.
     pub block_height: u64,
+    /// The process's module.
+    pub module_id: String,
+    /// The last scheduled message evaluated (`None`: none yet), for a peer to verify a handoff
+    /// against the SU's schedule.
+    pub scheduled: Option<ScheduledPoint>,
+    /// Cron messages evaluated after it.
+    pub crons_done: u64,
+}
+
+/// Where the last scheduled message evaluated sits in the schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduledPoint {
+    /// Its timestamp, ms.
+    pub timestamp: i64,
+    /// Its block height.
+    pub block_height: u64,
+    /// Its hash chain (raw).
+    pub hash_chain: [u8; 32],
+    /// Its assignment id (raw).
+    pub assignment_id: [u8; 32],
+}
+
+impl State {
+    /// The checkpoint this state is, without its memory (its hash given), when a scheduled
+    /// message was evaluated: what a handoff's `/state` headers carry.
+    pub fn checkpoint_fields(&self, memory_sha256: [u8; 32]) -> Option<Checkpoint> {
+        self.scheduled.map(|s| Checkpoint {
+            nonce: self.nonce,
+            timestamp: s.timestamp,
+            block_height: s.block_height,
+            hash_chain: s.hash_chain,
+            assignment_id: s.assignment_id,
+            crons_done: self.crons_done,
+            last_timestamp: self.timestamp,
+            last_block_height: self.block_height,
+            memory_sha256,
+            memory: Vec::new(),
+        })
+    }
 }
 
 /// The `Tags` of a dry-run body: a list of `{"name", "value"}` strings.

@@ -195,6 +195,18 @@ impl Store {
         results: &[StoredResult],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
+        self.save_with(pid, results, checkpoint, true)
+    }
+
+    /// [`Store::save`], synced (`sync`) or left in the WAL for a later [`Store::sync`], so that
+    /// many writes at shutdown share one fsync.
+    pub fn save_with(
+        &self,
+        pid: &[u8; 32],
+        results: &[StoredResult],
+        checkpoint: Option<&Checkpoint>,
+        sync: bool,
+    ) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         for r in results {
             let v = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -234,8 +246,15 @@ impl Store {
             batch.put(key(b'C', pid, &[]), v);
         }
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
+        wo.set_sync(sync);
         self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    /// Make every write so far durable (one fsync of the WAL), after unsynced
+    /// [`Store::save_with`] calls.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true)?;
         Ok(())
     }
 

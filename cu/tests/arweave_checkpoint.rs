@@ -23,8 +23,8 @@ fn checkpoints(
     upload: bool,
 ) -> ArweaveCheckpoints {
     let config = ClientConfig::default();
-    let gateway = HttpGateway::new(&net.gateway.url(), &config).expect("gateway");
-    let bundler = HttpBundler::new(&net.gateway.url(), &config).expect("bundler");
+    let gateway = HttpGateway::new(&net.gateway().url(), &config).expect("gateway");
+    let bundler = HttpBundler::new(&net.gateway().url(), &config).expect("bundler");
     ArweaveCheckpoints::new(
         wallet.clone(),
         Arc::new(bundler),
@@ -36,7 +36,7 @@ fn checkpoints(
 }
 
 async fn uploaded(net: &Net, pid: &str) -> Vec<ao_arweave::TxMeta> {
-    let gateway = HttpGateway::new(&net.gateway.url(), &ClientConfig::default()).expect("gw");
+    let gateway = HttpGateway::new(&net.gateway().url(), &ClientConfig::default()).expect("gw");
     gateway
         .query(&TxQuery {
             tags: vec![
@@ -153,7 +153,7 @@ async fn a_cu_with_an_empty_disk_starts_from_a_trusted_checkpoint_on_arweave() {
             },
         )
         .expect("item");
-    net.gateway.upload(&forged).await.expect("upload");
+    net.gateway().upload(&forged).await.expect("upload");
 
     // CU 2 has an empty disk and trusts CU 1's address.
     let next = net.eval(&pid, "return n").await;
@@ -175,10 +175,13 @@ async fn a_cu_with_an_empty_disk_starts_from_a_trusted_checkpoint_on_arweave() {
         "memory restored from the checkpoint at nonce 5"
     );
     let m = cu2.evaluator.metrics.render();
-    assert_eq!(metric(&m, "cu_process_loads_from_arweave_total"), 1);
-    assert_eq!(metric(&m, "cu_process_loads_cold_total"), 0);
     assert_eq!(
-        metric(&m, "cu_messages_evaluated_total"),
+        metric(&m, "ao_cu_process_loads_total{source=\"arweave\"}"),
+        1
+    );
+    assert_eq!(metric(&m, "ao_cu_process_loads_total{source=\"cold\"}"), 0);
+    assert_eq!(
+        metric(&m, "ao_cu_messages_evaluated_total"),
         1,
         "only the new message was evaluated"
     );

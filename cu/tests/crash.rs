@@ -6,61 +6,50 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::net::{Net, get, net};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 struct Cu {
-    child: Child,
+    unit: ao_local::ChildUnit,
     url: String,
 }
 
 async fn start(net: &Net, data: &Path) -> Cu {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cu"))
-        .args(["--data-dir", data.to_str().expect("path")])
-        .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
-        .args(["--su-url", &format!("http://{}", net.su.grpc_addr)])
-        .args(["--gateway-url", &net.gateway.url()])
-        .args(["--checkpoint-every", "10"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start cu");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
+    let args = [
+        "--data-dir",
+        data.to_str().expect("path"),
+        "--http-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--su-url",
+        &format!("http://{}", net.su().grpc_addr),
+        "--gateway-url",
+        &net.gateway().url(),
+        "--checkpoint-every",
+        "10",
+    ];
+    let unit = ao_local::ChildUnit::start(ao_local::Spawn {
+        name: "cu".into(),
+        exe: env!("CARGO_BIN_EXE_cu").into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: Vec::new(),
+    })
+    .await
+    .expect("start cu");
+    assert!(unit.ready()["grpc"].is_string(), "{}", unit.ready());
+    // Its ready line says it listens; it serves once its store is open.
+    unit.wait_ready(ao_local::child::READY_TIMEOUT)
         .await
-        .expect("ready line");
-    let ready: Value = serde_json::from_str(&line).expect("ready JSON");
-    assert!(ready["grpc"].is_string(), "{ready}");
-    Cu {
-        child,
-        url: format!("http://{}", ready["http"].as_str().expect("http")),
-    }
+        .expect("the CU gets ready");
+    let url = format!("http://{}", unit.addr("http").expect("http"));
+    Cu { unit, url }
 }
 
-async fn kill(mut cu: Cu) {
-    cu.child.start_kill().expect("SIGKILL");
-    cu.child.wait().await.expect("reaped");
-}
-
-async fn metric(net: &Net, cu: &Cu, name: &str) -> u64 {
-    let text = net
-        .http
-        .get(format!("{}/metrics", cu.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    common::metric(&text, name)
+async fn kill(cu: Cu) {
+    cu.unit.kill().await.expect("SIGKILL");
 }
 
 async fn outputs(net: &Net, cu: &Cu, pid: &str) -> Vec<Value> {
@@ -110,15 +99,20 @@ async fn sigkill_resumes_from_the_checkpoint_and_keeps_nothing_half_done() {
     .await;
     assert_eq!(r["Output"], "25");
     assert_eq!(
-        metric(&net, &cu, "cu_messages_evaluated_total").await,
+        net.metric(&cu.url, "ao_cu_messages_evaluated_total").await,
         7,
         "nonces 20..=26 only: resumed from the checkpoint at 19, not from 0"
     );
     assert_eq!(
-        metric(&net, &cu, "cu_process_loads_from_checkpoint_total").await,
+        net.metric(&cu.url, "ao_cu_process_loads_total{source=\"checkpoint\"}")
+            .await,
         1
     );
-    assert_eq!(metric(&net, &cu, "cu_process_loads_cold_total").await, 0);
+    assert_eq!(
+        net.metric(&cu.url, "ao_cu_process_loads_total{source=\"cold\"}")
+            .await,
+        0
+    );
 
     // Kill it again in the middle of a long evaluation of B.
     let b = net.spawn_named("b").await;
@@ -140,7 +134,7 @@ async fn sigkill_resumes_from_the_checkpoint_and_keeps_nothing_half_done() {
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let evaluated = metric(&net, &cu, "cu_messages_evaluated_total").await;
+        let evaluated = net.metric(&cu.url, "ao_cu_messages_evaluated_total").await;
         if evaluated >= kill_at {
             break;
         }
@@ -165,7 +159,7 @@ async fn sigkill_resumes_from_the_checkpoint_and_keeps_nothing_half_done() {
     assert_eq!(listed.len(), 301);
     eprintln!(
         "after the kill mid-run: {} of B's 301 messages evaluated again",
-        metric(&net, &cu, "cu_messages_evaluated_total").await
+        net.metric(&cu.url, "ao_cu_messages_evaluated_total").await
     );
     for (nonce, node) in listed.iter().enumerate().skip(1) {
         assert_eq!(node["Output"], nonce.to_string(), "nonce {nonce}");

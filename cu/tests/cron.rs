@@ -24,7 +24,7 @@ use serde_json::Value;
 
 /// Timestamps of a process's scheduled messages, by nonce.
 async fn schedule(net: &Net, pid: &str) -> Vec<i64> {
-    let mut su = SchedulerClient::connect(format!("http://{}", net.su.grpc_addr))
+    let mut su = SchedulerClient::connect(format!("http://{}", net.su().grpc_addr))
         .await
         .expect("su");
     let mut stream = su
@@ -51,7 +51,7 @@ const CLOCK_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The SU's clock (ms).
 async fn su_now(net: &Net) -> i64 {
-    let mut su = SchedulerClient::connect(format!("http://{}", net.su.grpc_addr))
+    let mut su = SchedulerClient::connect(format!("http://{}", net.su().grpc_addr))
         .await
         .expect("su");
     su.timestamp(TimestampRequest { process_id: None })

@@ -310,8 +310,8 @@ async fn a_slow_result_answers_busy_and_is_served_once_done() {
     .await;
     assert_eq!((status, &body["Output"]), (200, &Value::from("20")));
     let m = metrics(&net, &cu).await;
-    assert!(metric(&m, "cu_result_busy_total") >= 1);
-    assert_eq!(metric(&m, "cu_messages_evaluated_total"), 22);
+    assert!(metric(&m, "ao_cu_busy_answers_total") >= 1);
+    assert_eq!(metric(&m, "ao_cu_messages_evaluated_total"), 22);
     cu.shutdown().await;
     net.close().await;
 }
@@ -334,9 +334,9 @@ async fn processes_beyond_the_cache_budget_are_unloaded_to_checkpoints() {
         assert_eq!(r["Output"], want);
     }
     let m = metrics(&net, &cu).await;
-    assert_eq!(metric(&m, "cu_process_evictions_total"), 2);
-    assert_eq!(metric(&m, "cu_processes_loaded"), 0);
-    assert_eq!(metric(&m, "cu_checkpoints_total"), 2, "one per unload");
+    assert_eq!(metric(&m, "ao_cu_process_evictions_total"), 2);
+    assert_eq!(metric(&m, "ao_cu_processes_loaded"), 0);
+    assert_eq!(metric(&m, "ao_cu_checkpoints_total"), 2, "one per unload");
     // Coming back, each resumes from its checkpoint with its memory.
     let a2 = net.eval(&a, "return x .. '!'").await;
     let (_, r) = get(
@@ -346,9 +346,12 @@ async fn processes_beyond_the_cache_budget_are_unloaded_to_checkpoints() {
     .await;
     assert_eq!(r["Output"], "a!");
     let m = metrics(&net, &cu).await;
-    assert_eq!(metric(&m, "cu_process_loads_from_checkpoint_total"), 1);
-    assert_eq!(metric(&m, "cu_process_loads_cold_total"), 2);
-    assert_eq!(metric(&m, "cu_messages_evaluated_total"), 5);
+    assert_eq!(
+        metric(&m, "ao_cu_process_loads_total{source=\"checkpoint\"}"),
+        1
+    );
+    assert_eq!(metric(&m, "ao_cu_process_loads_total{source=\"cold\"}"), 2);
+    assert_eq!(metric(&m, "ao_cu_messages_evaluated_total"), 5);
     cu.shutdown().await;
     net.close().await;
 }
@@ -386,7 +389,7 @@ async fn new_messages_of_a_loaded_process_are_evaluated_before_anyone_asks() {
     }
     assert_eq!(outputs, ["", "1", "2", "3", "4"]);
     let m = metrics(&net, &cu).await;
-    assert_eq!(metric(&m, "cu_messages_evaluated_total"), 5);
+    assert_eq!(metric(&m, "ao_cu_messages_evaluated_total"), 5);
     cu.shutdown().await;
     net.close().await;
 }
@@ -433,7 +436,10 @@ async fn expensive_messages_are_checkpointed_before_the_message_count_says_so() 
         r["GasUsed"].as_u64().expect("metered") < 1_000_000_000,
         "{r}"
     );
-    assert_eq!(metric(&metrics(&net, &cu).await, "cu_checkpoints_total"), 0);
+    assert_eq!(
+        metric(&metrics(&net, &cu).await, "ao_cu_checkpoints_total"),
+        0
+    );
     let (_, r) = get(
         &net.http,
         format!("{}/result/{heavy}?process-id={pid}", cu.url()),
@@ -445,7 +451,7 @@ async fn expensive_messages_are_checkpointed_before_the_message_count_says_so() 
         "{r}"
     );
     assert_eq!(
-        metric(&metrics(&net, &cu).await, "cu_checkpoints_total"),
+        metric(&metrics(&net, &cu).await, "ao_cu_checkpoints_total"),
         1,
         "the gas threshold made a checkpoint after 3 of 1000 messages"
     );

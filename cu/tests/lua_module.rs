@@ -23,7 +23,7 @@ async fn a_token_process_of_the_lua_module_runs_on_the_cu() {
     let module = ao_module_lua::module_builder()
         .sign(&net.user)
         .expect("module item");
-    net.gateway.upload(module.item()).await.expect("publish");
+    net.gateway().upload(module.item()).await.expect("publish");
     let pid = net.spawn_on(&module.id(), &[("Name", "Coin")]).await;
     net.eval(&pid, "Blueprint('token'); Balances[Owner] = '1000'")
         .await;

@@ -43,7 +43,7 @@ async fn many_loaded_processes() {
     let module = ao_module_lua::module_builder()
         .sign(&net.user)
         .expect("module item");
-    net.gateway.upload(module.item()).await.expect("publish");
+    net.gateway().upload(module.item()).await.expect("publish");
     let module = module.id();
     let started = Instant::now();
     let pids: Vec<String> = futures_util::stream::iter(0..n)
@@ -124,7 +124,7 @@ async fn many_loaded_processes() {
         .await
         .expect("text");
     assert_eq!(
-        common::metric(&text, "cu_processes_loaded"),
+        common::metric(&text, "ao_cu_processes_loaded"),
         n as u64,
         "all loaded"
     );
@@ -138,7 +138,7 @@ async fn many_loaded_processes() {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         latencies.last().expect("some"),
-        common::metric(&text, "cu_process_memory_cached_bytes") >> 20,
+        common::metric(&text, "ao_cu_cache_bytes") >> 20,
     );
     cu.shutdown().await;
     net.close().await;

@@ -155,13 +155,13 @@ async fn a_message_assigned_to_a_second_process_is_loaded_from_the_gateway() {
             "return tostring(msg.Target == env.Process.Id) .. ' ' .. msg.Nonce",
         )
         .await;
-    let url = format!("{}/?process-id={b}&assign={m}", net.su.url());
+    let url = format!("{}/?process-id={b}&assign={m}", net.su().url());
     let r = net.http.post(url).send().await.expect("assign");
     assert_eq!(r.status(), 200);
     let body: Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
     let assignment = body["id"].as_str().expect("id").to_string();
     // The CU reads a bare assignment's message from the gateway: wait for the SU's upload.
-    let gateway = HttpGateway::new(&net.gateway.url(), &ClientConfig::default()).expect("gw");
+    let gateway = HttpGateway::new(&net.gateway().url(), &ClientConfig::default()).expect("gw");
     let mut uploaded = false;
     for _ in 0..600 {
         if !ao_arweave::Gateway::transactions_by_id(&gateway, std::slice::from_ref(&m))
@@ -211,7 +211,7 @@ async fn a_failure_mid_run_loses_no_result_of_the_messages_before_it() {
     let m = net.eval(&a, "return 'from A'").await;
     let r = net
         .http
-        .post(format!("{}/?process-id={b}&assign={m}", net.su.url()))
+        .post(format!("{}/?process-id={b}&assign={m}", net.su().url()))
         .send()
         .await
         .expect("assign");

@@ -26,7 +26,7 @@ async fn metrics(net: &common::net::Net, cu: &ao_cu::RunningCu) -> String {
 async fn requests_for_processes_that_do_not_exist_leave_no_slot() {
     let net = net().await;
     let cu = cu_with(&net, |_| {}).await;
-    let before = metric(&metrics(&net, &cu).await, "cu_process_slots");
+    let before = metric(&metrics(&net, &cu).await, "ao_cu_process_slots");
     assert_eq!(before, 0);
     for i in 0..UNKNOWN {
         let pid = ao_core::encoding::b64url(Sha256::digest(format!("no such process {i}")));
@@ -44,12 +44,12 @@ async fn requests_for_processes_that_do_not_exist_leave_no_slot() {
     }
     let text = metrics(&net, &cu).await;
     assert_eq!(
-        metric(&text, "cu_process_slots"),
+        metric(&text, "ao_cu_process_slots"),
         before,
         "{} requests for unknown processes left slots behind",
         3 * UNKNOWN
     );
-    assert_eq!(metric(&text, "cu_processes_loaded"), 0);
+    assert_eq!(metric(&text, "ao_cu_processes_loaded"), 0);
     cu.shutdown().await;
     net.close().await;
 }
@@ -70,10 +70,10 @@ async fn unloading_a_process_removes_its_slot() {
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["Output"], "42");
     let text = metrics(&net, &cu).await;
-    assert_eq!(metric(&text, "cu_process_evictions_total"), 1, "{text}");
-    assert_eq!(metric(&text, "cu_processes_loaded"), 0, "{text}");
+    assert_eq!(metric(&text, "ao_cu_process_evictions_total"), 1, "{text}");
+    assert_eq!(metric(&text, "ao_cu_processes_loaded"), 0, "{text}");
     assert_eq!(
-        metric(&text, "cu_process_slots"),
+        metric(&text, "ao_cu_process_slots"),
         0,
         "the unloaded process's slot was removed"
     );
@@ -87,7 +87,7 @@ async fn unloading_a_process_removes_its_slot() {
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["Output"], "49");
     assert_eq!(
-        metric(&metrics(&net, &cu).await, "cu_process_slots"),
+        metric(&metrics(&net, &cu).await, "ao_cu_process_slots"),
         0,
         "unloaded again"
     );

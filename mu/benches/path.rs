@@ -7,7 +7,8 @@
 //! - messages per second through the whole path with 1, 10 and 100 processes: `M` messages
 //!   (default 1000) sent by 16 concurrent clients, until every result is read from the CU.
 //!
-//! Run: `cargo bench -p ao-mu --bench path`.
+//! Run: `cargo bench -p ao-mu --bench path`. With `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other
+//! `OTEL_*` variables) set, the units' spans are exported, to measure the cost of traces.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -149,6 +150,43 @@ async fn throughput(c: &Arc<Computer>, processes: usize, m: usize) {
     );
 }
 
+/// Export requests and bytes an [`otlp_sink`] took.
+type SinkCounts = Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>;
+
+/// With `AO_BENCH_OTLP_SINK=1`, an OTLP/HTTP receiver at `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// (`http://127.0.0.1:PORT`) that takes `/v1/traces` and throws it away, so that the bench
+/// measures what exporting costs the units and not a collector's work.
+async fn otlp_sink() -> Option<SinkCounts> {
+    use std::sync::atomic::Ordering;
+    if std::env::var("AO_BENCH_OTLP_SINK").ok().as_deref() != Some("1") {
+        return None;
+    }
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").expect("the sink's endpoint");
+    let addr: std::net::SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("OTEL_EXPORTER_OTLP_ENDPOINT as http://127.0.0.1:PORT");
+    let counts: SinkCounts = Arc::default();
+    let seen = counts.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.0.fetch_add(1, Ordering::Relaxed);
+                seen.1.fetch_add(body.len() as u64, Ordering::Relaxed);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("sink bind");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Some(counts)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -156,12 +194,25 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        // With OTEL_EXPORTER_OTLP_ENDPOINT set, every unit's spans are exported (one tracer for
+        // the four units of this process), to measure what traces cost on this path.
+        let sink = otlp_sink().await;
+        let _telemetry = ao_runtime::telemetry::wanted(|n| std::env::var(n).ok()).then(|| {
+            ao_runtime::init_logging(ao_runtime::LogFormat::Text, "ao-mu-bench").expect("telemetry")
+        });
         let c = Arc::new(Computer::start().await);
         one_hop(&c, env("N", 200)).await;
         chain(&c, env("RUNS", 20)).await;
         let m = env("M", 1000);
         for p in [1, 10, 100] {
             throughput(&c, p, m).await;
+        }
+        if let Some(sink) = sink {
+            println!(
+                "OTLP sink: {} export requests, {} bytes",
+                sink.0.load(std::sync::atomic::Ordering::Relaxed),
+                sink.1.load(std::sync::atomic::Ordering::Relaxed)
+            );
         }
     });
 }

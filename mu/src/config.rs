@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ao_arweave::{Bundler, ClientConfig, Gateway, HttpBundler, HttpGateway};
-use ao_core::wallet::{Ed25519Wallet, Wallet, WalletKind};
+use ao_core::wallet::{Wallet, WalletKind};
 use ao_runtime::http::{HttpLimitArgs, HttpLimits};
 use ao_runtime::wallet_file::{self, WalletFileError};
 use ao_runtime::{ServerArgs, parse_addr};
@@ -65,8 +65,10 @@ pub struct MuArgs {
     /// Data directory, listen addresses and log format, shared by every ao-rs server.
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Ed25519 JWK the MU signs pushed items with (deterministic signatures make a re-push after a
-    /// crash the same item). Default: `wallet.json` in the data directory, created on first start.
+    /// JWK the MU signs pushed items with: ed25519, or secp256k1 (Ethereum) for SUs that verify
+    /// only RSA and Ethereum items, such as the reference SU. Both sign deterministically, so a
+    /// re-push after a crash is the same item. Default: `wallet.json` in the data directory, an
+    /// ed25519 key created on first start.
     #[arg(long, value_name = "FILE", env = "AO_MU_WALLET")]
     pub wallet: Option<PathBuf>,
     /// The CU's gRPC URL.
@@ -108,6 +110,10 @@ pub struct MuArgs {
     /// older ones are deleted and their space compacted. Unfinished and dead-lettered tasks stay.
     #[arg(long, value_name = "S", env = "AO_MU_TASK_RETENTION", default_value_t = crate::retention::DEFAULT_TASK_RETENTION.as_secs())]
     pub task_retention: u64,
+    /// `X-Real-IP` sent with every POST to SUs reached over the AO HTTP API: the reference SU
+    /// refuses POSTs without one its IP whitelist knows (reads need none). Unset: no header.
+    #[arg(long, value_name = "IP", env = "AO_MU_SU_FORWARDED_IP")]
+    pub su_forwarded_ip: Option<String>,
 }
 
 /// Everything [`crate::serve`] needs.
@@ -119,7 +125,7 @@ pub struct Config {
     /// gRPC listen address.
     pub grpc_addr: SocketAddr,
     /// The signing key.
-    pub wallet: Ed25519Wallet,
+    pub wallet: Wallet,
     /// The CU's gRPC URL.
     pub cu_url: String,
     /// Gateway client.
@@ -147,10 +153,14 @@ pub struct Config {
     /// Limits of the HTTP API: its timeouts, requests in flight and trusted proxies (the largest
     /// body is `max_item_size`, the deadline `request_timeout`).
     pub http_limits: HttpLimits,
+    /// Longest a shutdown may take (`--shutdown-grace`).
+    pub shutdown_grace: Duration,
     /// Cron tick.
     pub cron_interval: Duration,
     /// How long finished tasks are kept.
     pub task_retention: Duration,
+    /// `X-Real-IP` on POSTs to HTTP SUs (`--su-forwarded-ip`).
+    pub su_forwarded_ip: Option<String>,
 }
 
 /// Why the configuration cannot be used.
@@ -159,7 +169,7 @@ pub enum ConfigError {
     /// The wallet file cannot be read, parsed or created, or others can read it.
     #[error(transparent)]
     WalletFile(#[from] WalletFileError),
-    /// The wallet is not ed25519.
+    /// The wallet is of a kind the MU cannot sign pushes with (RSA).
     #[error("wallet {path}: {reason}")]
     Wallet {
         /// The file.
@@ -176,7 +186,7 @@ impl Config {
     /// The defaults, with `gateway_url` as gateway and bundler.
     pub fn new(
         data_dir: impl Into<PathBuf>,
-        wallet: Ed25519Wallet,
+        wallet: impl Into<Wallet>,
         cu_url: &str,
         gateway_url: &str,
     ) -> Result<Config, ConfigError> {
@@ -189,7 +199,7 @@ impl Config {
             data_dir: data_dir.into(),
             http_addr: DEFAULT_HTTP_ADDR,
             grpc_addr: DEFAULT_GRPC_ADDR,
-            wallet,
+            wallet: wallet.into(),
             cu_url: cu_url.to_string(),
             gateway: Arc::new(gateway),
             bundler: Arc::new(bundler),
@@ -203,8 +213,10 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             admin_addr: DEFAULT_ADMIN_ADDR,
             http_limits: HttpLimits::new(DEFAULT_MAX_ITEM_SIZE),
+            shutdown_grace: ao_runtime::shutdown::DEFAULT_SHUTDOWN_GRACE,
             cron_interval: DEFAULT_CRON_INTERVAL,
             task_retention: crate::retention::DEFAULT_TASK_RETENTION,
+            su_forwarded_ip: None,
         })
     }
 }
@@ -235,6 +247,7 @@ impl MuArgs {
         config.cron_interval = Duration::from_millis(self.cron_interval.max(100));
         config.http_limits = self.limits.limits(self.max_item_size);
         config.request_timeout = self.limits.request_timeout;
+        config.shutdown_grace = self.server.shutdown_grace;
         config.admin_addr = self.admin_addr.unwrap_or_else(|| {
             let port = match config.http_addr.port() {
                 0 => 0,
@@ -243,27 +256,30 @@ impl MuArgs {
             SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
         });
         config.task_retention = Duration::from_secs(self.task_retention);
+        config.su_forwarded_ip = self.su_forwarded_ip.filter(|ip| !ip.is_empty());
         Ok(config)
     }
 }
 
-/// Read the MU's ed25519 JWK (through [`wallet_file`], as every unit); when `create` and the file
-/// is missing, make one there.
-pub fn load_or_create_wallet(path: &Path, create: bool) -> Result<Ed25519Wallet, ConfigError> {
+/// Read the MU's JWK (through [`wallet_file`], as every unit): ed25519 or secp256k1; when
+/// `create` and the file is missing, make an ed25519 one there.
+pub fn load_or_create_wallet(path: &Path, create: bool) -> Result<Wallet, ConfigError> {
     let (wallet, created) =
         wallet_file::load_or_create(path, create.then_some(WalletKind::Ed25519))?;
     match wallet {
-        Wallet::Ed25519(w) => {
+        Wallet::Ed25519(_) | Wallet::Ethereum(_) => {
             if created {
                 tracing::info!("created an ed25519 wallet at {}", path.display());
             }
-            Ok(w)
+            Ok(wallet)
         }
-        _ => Err(ConfigError::Wallet {
+        Wallet::Arweave(_) => Err(ConfigError::Wallet {
             path: path.to_path_buf(),
-            reason: "the MU signs with ed25519, whose signatures are deterministic, so that a push \
-                     redone after a crash is the same item (an RSA or secp256k1 key would sign it anew)"
-                .into(),
+            reason:
+                "the MU signs with ed25519 or secp256k1, whose signatures are deterministic, so \
+                     that a push redone after a crash is the same item (an RSA key would sign it \
+                     anew, with another id)"
+                    .into(),
         }),
     }
 }

@@ -8,8 +8,9 @@
 //! - [`spawned_process`] and [`spawned_notice`]: the new Process item of a spawn and the `Spawned`
 //!   message its parent receives.
 //!
-//! Every item is fully determined by its inputs, and the MU signs with ed25519 (deterministic
-//! signatures), so re-signing after a crash gives the same id and the SU refuses the copy.
+//! Every item is fully determined by its inputs, and the MU signs with ed25519 or secp256k1
+//! (deterministic signatures), so re-signing after a crash gives the same id and the SU refuses
+//! the copy.
 
 use ao_core::Tag;
 use ao_proto::common::v1 as pb;

@@ -25,6 +25,9 @@ pub struct Service {
 /// a request's decode limit.
 pub const REQUEST_OVERHEAD: usize = 4096;
 
+/// The MU's gRPC service name, as `grpc.health.v1` reports it.
+pub const SERVICE_NAME: &str = <MessengerServer<Service> as tonic::server::NamedService>::NAME;
+
 /// The tonic server for `api`: no request larger than the largest item and its framing is
 /// decoded, the same limit as the HTTP API's body.
 pub fn service(api: Arc<Api>) -> MessengerServer<Service> {

@@ -130,11 +130,18 @@ async fn health(State(api): Shared) -> Response {
 }
 
 async fn metrics(State(api): Shared) -> Response {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        api.mu.metrics.render(),
-    )
-        .into_response()
+    // The queue gauges read the store: off the async threads.
+    let (metrics, store) = (api.mu.metrics.clone(), api.mu.store.clone());
+    let text =
+        tokio::task::spawn_blocking(move || metrics.render(&store, crate::queue::now_ms())).await;
+    match text {
+        Ok(text) => ([("content-type", ao_runtime::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("metrics could not be rendered: {e}"),
+        )
+            .into_response(),
+    }
 }
 
 async fn get_trace(State(api): Shared, Path(id): Path<String>) -> Response {

@@ -150,15 +150,30 @@ pub async fn accept(
     body: bytes::Bytes,
 ) -> Result<Task, MuError> {
     let incoming = check(body).inspect_err(|_| mu.metrics.refused())?;
+    let span = if ao_runtime::telemetry::enabled() {
+        tracing::info_span!(
+            "mu.ingress",
+            ao.process.id = %incoming.process,
+            ao.message.id = %incoming.item.id(),
+            ao.action = incoming.item.tag("Action").unwrap_or_default(),
+            ao.message.type = incoming.kind,
+        )
+    } else {
+        tracing::Span::none()
+    };
+    let _entered = span.enter();
     let wallet = incoming.item.owner_address();
     limiter
         .check(&wallet)
         .inspect_err(|_| mu.metrics.rate_limited())?;
-    let task = mu
-        .forward(&incoming.item, incoming.process, incoming.kind)
-        .await
-        .map_err(MuError::from)
-        .inspect_err(|_| mu.metrics.refused())?;
+    drop(_entered);
+    let task = tracing::Instrument::instrument(
+        mu.forward(&incoming.item, incoming.process, incoming.kind),
+        span,
+    )
+    .await
+    .map_err(MuError::from)
+    .inspect_err(|_| mu.metrics.refused())?;
     mu.metrics.received();
     Ok(task)
 }

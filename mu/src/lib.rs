@@ -42,10 +42,8 @@ pub mod units;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use ao_runtime::servers::Servers;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, ConfigError, MuArgs};
@@ -53,9 +51,6 @@ pub use queue::Mu;
 
 /// The name this unit reports in its health answer and logs.
 pub const UNIT_NAME: &str = "mu";
-
-/// How long shutdown waits for requests in flight.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the MU could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,9 +81,9 @@ pub struct RunningMu {
     pub address: String,
     /// The messenger, for in-process callers.
     pub mu: Arc<Mu>,
-    stop: watch::Sender<bool>,
-    servers: Vec<JoinHandle<()>>,
+    servers: Servers,
     background: Vec<JoinHandle<()>>,
+    grace: std::time::Duration,
 }
 
 impl RunningMu {
@@ -97,15 +92,13 @@ impl RunningMu {
         format!("http://{}", self.http_addr)
     }
 
-    /// Stop: finish requests in flight; queued work stays in the store for the next start.
+    /// Stop within `--shutdown-grace`: not ready at once, stop accepting, finish requests in
+    /// flight (each answered only once its task is written), stop the cron and retention tasks.
+    /// Queued work stays in the store, at its stage, for the next start; every stage write goes
+    /// through the committer thread, which finishes what is queued before the store closes.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for s in self.servers {
-            let abort = s.abort_handle();
-            if tokio::time::timeout(SHUTDOWN_GRACE, s).await.is_err() {
-                abort.abort();
-            }
-        }
+        let deadlines = ao_runtime::shutdown::Deadlines::starting_now(self.grace);
+        self.servers.stop(deadlines.serving).await;
         for b in self.background {
             b.abort();
             let _ = b.await;
@@ -122,7 +115,8 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
         .map_err(|e| StartError::Client(e.to_string()))?
         .reqwest()
         .clone();
-    let locator = locate::Locator::new(config.gateway.clone(), store.clone(), http_client);
+    let locator = locate::Locator::new(config.gateway.clone(), store.clone(), http_client)
+        .with_forwarded_ip(config.su_forwarded_ip.clone());
     let cu = units::CuClient::new(&config.cu_url).map_err(|e| StartError::Client(e.to_string()))?;
     let metrics = Arc::new(metrics::Metrics::default());
     let retry = queue::RetryPolicy {
@@ -146,22 +140,13 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
     }
 
     let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
+        ao_runtime::servers::bind(addr)
             .await
-            .map_err(|e| StartError::Bind(addr, e))
+            .map_err(|e| StartError::Bind(e.addr, e.source))
     };
-    let http = bind(config.http_addr).await?;
-    let grpc = bind(config.grpc_addr).await?;
-    let http_addr = http
-        .local_addr()
-        .map_err(|e| StartError::Bind(config.http_addr, e))?;
-    let grpc_addr = grpc
-        .local_addr()
-        .map_err(|e| StartError::Bind(config.grpc_addr, e))?;
-    let admin = bind(config.admin_addr).await?;
-    let admin_addr = admin
-        .local_addr()
-        .map_err(|e| StartError::Bind(config.admin_addr, e))?;
+    let (http, http_addr) = bind(config.http_addr).await?;
+    let (grpc, grpc_addr) = bind(config.grpc_addr).await?;
+    let (admin, admin_addr) = bind(config.admin_addr).await?;
 
     let per_ip = Arc::new(limits::RateLimiter::new(
         config.rate_limit,
@@ -178,35 +163,32 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
     let mut http_limits = config.http_limits.clone();
     http_limits.max_body = config.max_item_size;
     http_limits.request_timeout = config.request_timeout;
-    let (stop, stopped) = watch::channel(false);
-    let wait = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let http_task = tokio::spawn(ao_runtime::http::serve(
-        http,
-        app,
-        http_limits.clone(),
-        wait(stopped.clone()),
-    ));
-    let admin_task = tokio::spawn(ao_runtime::http::serve(
+    let health = ao_runtime::health::Health::new();
+    // Every item is acknowledged only once its task is written through the committer thread;
+    // without it the MU can take nothing.
+    let store = mu.store.clone();
+    health.add_check("store", move || {
+        if store.is_running() {
+            Ok(())
+        } else {
+            Err("the task store's committer has stopped".into())
+        }
+    });
+    let mut servers = Servers::new(health, mu.metrics.server.clone());
+    servers.http("http", http, app, http_limits.clone(), false);
+    servers.http(
+        "admin",
         admin,
         http::admin_router(api.clone()),
         http_limits.clone(),
-        wait(stopped.clone()),
-    ));
-    let grpc_service = grpc::service(api);
-    let grpc_timeout = config.request_timeout;
-    let grpc_task = tokio::spawn(async move {
-        let incoming = ao_runtime::grpc_incoming(grpc);
-        if let Err(e) = tonic::transport::Server::builder()
-            .timeout(grpc_timeout)
-            .add_service(grpc_service)
-            .serve_with_incoming_shutdown(incoming, wait(stopped))
-            .await
-        {
-            tracing::error!("gRPC server failed: {e}");
-        }
-    });
+        false,
+    );
+    let router = ao_runtime::servers::grpc_server(&mu.metrics.server)
+        .timeout(config.request_timeout)
+        .add_service(grpc::service(api));
+    servers
+        .grpc("grpc", grpc, router, &[grpc::SERVICE_NAME])
+        .await;
     let cron = monitor::spawn(mu.clone(), config.cron_interval);
     let sweeper = retention::spawn(mu.store.clone(), config.task_retention);
     let address = mu.address.clone();
@@ -217,8 +199,8 @@ pub async fn serve(config: Config) -> Result<RunningMu, StartError> {
         admin_addr,
         address,
         mu,
-        stop,
-        servers: vec![http_task, admin_task, grpc_task],
+        servers,
         background: vec![cron, sweeper],
+        grace: config.shutdown_grace,
     })
 }

@@ -7,69 +7,22 @@
 //! the gateway, cached for its `Time-To-Live` (at most [`MAX_CACHE`]): gRPC when it published a
 //! `Grpc-Url` (ao-rs SUs), the AO HTTP API otherwise.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ao_arweave::{Gateway, TxQuery};
+use ao_arweave::Gateway;
+pub use ao_arweave::locate::BoundedCache;
+use ao_arweave::locate::{LocateError, Locations, Scheduled};
 
 use crate::store::Store;
 use crate::units::{SuClient, UnitError};
 
-/// Longest a Scheduler-Location is trusted whatever its `Time-To-Live` says: an SU that moved
-/// should not stay unreachable for the day-long TTLs SUs publish.
-pub const MAX_CACHE: Duration = Duration::from_secs(3600);
+/// Longest a Scheduler-Location is trusted whatever its `Time-To-Live` says (the shared rule).
+pub const MAX_CACHE: Duration = ao_arweave::locate::MAX_LOCATION_TTL;
 
 /// SU clients cached: one per scheduler this MU talks to; a few hundred SUs exist, and the bound
 /// keeps lookups of scheduler addresses someone made up from growing the map.
 pub const MAX_SU_CLIENTS: usize = 1_000;
-
-/// A map of at most `cap` entries: inserting one more evicts the oldest inserted. For caches
-/// whose keys come from clients (process ids, scheduler addresses), so memory stays bounded
-/// whatever they send; an evicted entry is only looked up again.
-pub struct BoundedCache<V> {
-    cap: usize,
-    map: HashMap<String, V>,
-    order: VecDeque<String>,
-}
-
-impl<V> BoundedCache<V> {
-    /// An empty cache of at most `cap` entries (at least one).
-    pub fn new(cap: usize) -> BoundedCache<V> {
-        BoundedCache {
-            cap: cap.max(1),
-            map: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    /// The entry for `key`.
-    pub fn get(&self, key: &str) -> Option<&V> {
-        self.map.get(key)
-    }
-
-    /// Insert or replace; evicts the oldest entries past the bound.
-    pub fn insert(&mut self, key: String, value: V) {
-        if self.map.insert(key.clone(), value).is_none() {
-            self.order.push_back(key);
-            while self.order.len() > self.cap {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// Entries held.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether it holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
 
 /// What an id names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +38,11 @@ pub enum Destination {
 
 /// Finds processes and SUs.
 pub struct Locator {
-    gateway: Arc<dyn Gateway>,
+    locations: Locations,
     store: Arc<Store>,
     http: reqwest::Client,
+    /// `X-Real-IP` sent on POSTs to HTTP SUs (the reference SU's whitelist), when configured.
+    forwarded_ip: Option<String>,
     sus: Mutex<BoundedCache<(SuClient, Instant)>>,
 }
 
@@ -95,11 +50,19 @@ impl Locator {
     /// A locator reading `gateway`, remembering in `store`.
     pub fn new(gateway: Arc<dyn Gateway>, store: Arc<Store>, http: reqwest::Client) -> Locator {
         Locator {
-            gateway,
+            locations: Locations::new(gateway),
             store,
             http,
+            forwarded_ip: None,
             sus: Mutex::new(BoundedCache::new(MAX_SU_CLIENTS)),
         }
+    }
+
+    /// Send `X-Real-IP: ip` with every POST to an HTTP SU (`--su-forwarded-ip`): the reference
+    /// SU refuses POSTs whose `X-Real-IP` its whitelist does not know.
+    pub fn with_forwarded_ip(mut self, ip: Option<String>) -> Locator {
+        self.forwarded_ip = ip;
+        self
     }
 
     /// Remember that `pid` is scheduled by `scheduler` (from the process item itself).
@@ -118,26 +81,15 @@ impl Locator {
         {
             return Ok(Destination::Process { scheduler: s });
         }
-        let found = self
-            .gateway
-            .transactions_by_id(&[id.to_string()])
+        let found = ao_arweave::locate::scheduler_of(self.locations.gateway().as_ref(), id)
             .await
             .map_err(|e| UnitError::Unavailable(format!("gateway: {e}")))?;
-        let Some(tx) = found.into_iter().next() else {
-            return Ok(Destination::Wallet);
-        };
-        let get = |name: &str| {
-            tx.tags
-                .iter()
-                .find(|t| t.name.eq_ignore_ascii_case(name))
-                .map(|t| t.value.clone())
-        };
-        match (get("Type").as_deref(), get("Scheduler")) {
-            (Some("Process"), Some(s)) => {
+        match found {
+            Scheduled::Process(s) => {
                 self.remember(id, &s)?;
                 Ok(Destination::Process { scheduler: s })
             }
-            _ => Ok(Destination::Wallet),
+            Scheduled::NotAProcess | Scheduled::Unknown => Ok(Destination::Wallet),
         }
     }
 
@@ -151,40 +103,18 @@ impl Locator {
                 return Ok(c.clone());
             }
         }
-        let query = TxQuery::scheduler_location(address);
-        let page = self
-            .gateway
-            .query(&query)
-            .await
-            .map_err(|e| UnitError::Unavailable(format!("gateway: {e}")))?;
-        let Some((_, tx)) = page.edges.into_iter().next() else {
-            return Err(UnitError::Unavailable(format!(
-                "no Scheduler-Location for scheduler {address} on the gateway"
-            )));
-        };
-        let get = |name: &str| {
-            tx.tags
-                .iter()
-                .find(|t| t.name.eq_ignore_ascii_case(name))
-                .map(|t| t.value.trim_end_matches('/').to_string())
-        };
-        let ttl = get("Time-To-Live")
-            .and_then(|t| t.parse::<u64>().ok())
-            .map_or(MAX_CACHE, |ms| Duration::from_millis(ms).min(MAX_CACHE));
-        let client = match (
-            get(ao_core::ao::scheduler_location::GRPC_URL_TAG),
-            get("Url"),
-        ) {
-            (Some(grpc), _) => SuClient::grpc(&grpc)?,
-            (None, Some(url)) => SuClient::Http {
-                url,
+        let location = self.locations.locate(address).await.map_err(|e| match e {
+            LocateError::Gateway(e) => UnitError::Unavailable(format!("gateway: {e}")),
+            other => UnitError::Unavailable(other.to_string()),
+        })?;
+        let ttl = location.ttl;
+        let client = match location.grpc_url {
+            Some(grpc) => SuClient::grpc(&grpc)?,
+            None => SuClient::Http {
+                url: location.url,
                 http: self.http.clone(),
+                forwarded_ip: self.forwarded_ip.clone(),
             },
-            (None, None) => {
-                return Err(UnitError::Unavailable(format!(
-                    "the Scheduler-Location of {address} has no Url"
-                )));
-            }
         };
         let mut map = self.sus.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(address.to_string(), (client.clone(), Instant::now() + ttl));
@@ -200,27 +130,5 @@ impl Locator {
                 format!("{pid} is not a known process"),
             )),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_never_exceeds_its_bound_and_keeps_the_newest() {
-        let mut c = BoundedCache::new(100);
-        for i in 0..10_000 {
-            c.insert(format!("p{i}"), i);
-            assert!(c.len() <= 100, "{} entries after {i} inserts", c.len());
-            assert_eq!(c.order.len(), c.len());
-        }
-        assert_eq!(c.len(), 100);
-        assert_eq!(c.get("p9999"), Some(&9999));
-        assert_eq!(c.get("p9900"), Some(&9900));
-        assert_eq!(c.get("p9899"), None);
-        // Replacing an entry neither grows the cache nor evicts another.
-        c.insert("p9999".into(), 0);
-        assert_eq!((c.len(), c.get("p9900")), (100, Some(&9900)));
     }
 }

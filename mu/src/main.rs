@@ -5,8 +5,9 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ao_mu::MuArgs::parse();
-    ao_runtime::init_logging(args.server.log_format)?;
+    let _telemetry = ao_runtime::init_logging(args.server.log_format, "ao-mu")?;
     let config = args.into_config()?;
+    let grace = config.shutdown_grace;
     let mu = ao_mu::serve(config).await?;
     ao_runtime::ready_line(&[
         ("http", mu.http_addr),
@@ -14,6 +15,6 @@ async fn main() -> anyhow::Result<()> {
         ("admin", mu.admin_addr),
     ])?;
     ao_runtime::shutdown_signal().await;
-    mu.shutdown().await;
+    ao_runtime::shutdown::within_grace(grace, mu.shutdown()).await;
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ao_arweave::Bundler;
-use ao_core::wallet::Ed25519Wallet;
+use ao_core::wallet::Wallet;
 use ao_core::{DataItem, DataItemBuilder};
 use ao_proto::common::v1 as pb;
 use base64::Engine;
@@ -54,7 +54,7 @@ pub struct Mu {
     /// Where messages to wallets are uploaded.
     pub bundler: Arc<dyn Bundler>,
     /// The MU's signing key: ed25519, so re-signing an item gives the same id.
-    pub wallet: Ed25519Wallet,
+    pub wallet: Wallet,
     /// The MU's address (processes list it as `Authority` to trust its pushes).
     pub address: String,
     /// Retries.
@@ -76,8 +76,10 @@ pub const MAX_PROCESS_INFOS: usize = 10_000;
 /// Where the answer of an accepted item's first schedule appears.
 type Answer = watch::Receiver<Option<Result<Task, StepError>>>;
 
-/// The AO address of an ed25519 key: base64url(sha256(public key)).
-pub fn address_of(wallet: &Ed25519Wallet) -> String {
+/// The MU's AO address, the `Authority` processes trust it by: base64url(sha256(public key)) for
+/// every kind of key, secp256k1 included, because that is the `Owner` address SUs (ours and the
+/// reference) give the MU's pushes and so what a process sees, not the `0x…` Ethereum address.
+pub fn address_of(wallet: &Wallet) -> String {
     use ao_core::Signer;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(wallet.owner()))
 }
@@ -99,7 +101,7 @@ pub fn child_id(parent: &str, index: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..24])
 }
 
-/// A new task at its first stage.
+/// A new task at its first stage, in the current span's trace.
 pub fn new_task(id: String, parent: Option<String>, root: Option<String>, work: Work) -> Task {
     let stage = match &work {
         Work::Push { .. } | Work::Spawn { .. } => Stage::Sign,
@@ -120,6 +122,7 @@ pub fn new_task(id: String, parent: Option<String>, root: Option<String>, work: 
         process_id: None,
         children: Vec::new(),
         updated_ms: now_ms(),
+        traceparent: ao_runtime::propagation::current_traceparent(),
     }
 }
 
@@ -165,7 +168,7 @@ impl Mu {
         locator: Locator,
         cu: CuClient,
         bundler: Arc<dyn Bundler>,
-        wallet: Ed25519Wallet,
+        wallet: Wallet,
         retry: RetryPolicy,
         metrics: Arc<Metrics>,
         max_running: usize,
@@ -486,7 +489,13 @@ impl Mu {
 
     /// Run `task` until it is done (or, with `until_scheduled`, until its item is with its SU),
     /// retrying with backoff; returns the task as it stands.
-    pub async fn run(&self, mut task: Task, until_scheduled: bool) -> Task {
+    pub async fn run(&self, task: Task, until_scheduled: bool) -> Task {
+        use tracing::Instrument;
+        let span = task_span(&task);
+        self.run_task(task, until_scheduled).instrument(span).await
+    }
+
+    async fn run_task(&self, mut task: Task, until_scheduled: bool) -> Task {
         loop {
             let done = match task.stage {
                 Stage::Done => true,
@@ -679,14 +688,15 @@ impl Mu {
                     let (tx, rx) = watch::channel(None);
                     accepting.insert(task.id.clone(), rx.clone());
                     let mu = self.clone();
-                    tokio::spawn(async move {
+                    // In the request's span: the SU's scheduling is part of the user's trace.
+                    tokio::spawn(tracing::Instrument::in_current_span(async move {
                         let _done = Accepting {
                             mu: &mu,
                             id: task.id.clone(),
                         };
                         let result = mu.schedule_now(task).await;
                         tx.send_replace(Some(result));
-                    });
+                    }));
                     rx
                 }
             }
@@ -735,6 +745,35 @@ impl Mu {
             },
         )
     }
+}
+
+/// The span a task's work runs in (traces on only): `mu.push`, `mu.spawn`, `mu.assign`,
+/// `mu.forward` or `mu.results`, child of the span that made the task, with `ao.process.id`,
+/// `ao.action` and the task's `ao.mu.task`.
+fn task_span(task: &Task) -> tracing::Span {
+    if !ao_runtime::telemetry::enabled() {
+        return tracing::Span::none();
+    }
+    let (name, process, action) = match &task.work {
+        Work::Forward { process, .. } => ("mu.forward", process.as_str(), None),
+        Work::Push { out, .. } => (
+            "mu.push",
+            out.target.as_deref().unwrap_or_default(),
+            tag_of(&out.tags, "Action"),
+        ),
+        Work::Spawn { parent, .. } => ("mu.spawn", parent.as_str(), None),
+        Work::Assign(order) => ("mu.assign", order.process.as_str(), None),
+        Work::Results { process, .. } => ("mu.results", process.as_str(), None),
+    };
+    let span = tracing::info_span!(
+        "mu.task",
+        otel.name = name,
+        ao.process.id = %process,
+        ao.action = action.unwrap_or_default(),
+        ao.mu.task = %task.id,
+    );
+    ao_runtime::propagation::set_parent(&span, task.traceparent.as_deref());
+    span
 }
 
 /// Takes an accepted task off the in-flight list when its first schedule ends, however it ends.

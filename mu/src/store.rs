@@ -97,7 +97,21 @@ pub enum Stage {
     Done,
 }
 
+/// What [`Store::queue_summary`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// Unfinished tasks per stage, in the order of [`Stage::ALL`].
+    pub by_stage: [u64; 4],
+    /// The oldest last change (ms since the epoch) of an unfinished task.
+    pub oldest_updated_ms: Option<u64>,
+    /// Tasks in the dead-letter list.
+    pub dead_letters: u64,
+}
+
 impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 4] = [Stage::Sign, Stage::Schedule, Stage::PullResult, Stage::Done];
+
     /// The reference's stage names, for traces.
     pub fn name(self) -> &'static str {
         match self {
@@ -156,6 +170,11 @@ pub struct Task {
     pub children: Vec<String>,
     /// Last change, ms since the epoch.
     pub updated_ms: u64,
+    /// W3C `traceparent` of the span that made the task (the user's request, or the task whose
+    /// result caused it), so the task's spans join that trace even after a restart. `None` when
+    /// traces are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A monitored process: its cron results are read and pushed on every tick.
@@ -280,6 +299,21 @@ impl Store {
         })
     }
 
+    /// Whether the committer thread is running (writes can be made), for readiness.
+    pub fn is_running(&self) -> bool {
+        let open = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        open && self
+            .committer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+    }
+
     fn submit(&self, job: Job) -> Result<(), StoreError> {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         jobs.as_ref()
@@ -391,6 +425,50 @@ impl Store {
                 && unfinished(&t)
             {
                 out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unfinished tasks by stage, the oldest last change among them, and the dead letters, for
+    /// `/metrics`: reads at most `max` tasks of each index, so a scrape stays cheap however long
+    /// the queue (past it the numbers are lower bounds).
+    pub fn queue_summary(&self, max: usize) -> Result<QueueSummary, StoreError> {
+        let mut out = QueueSummary::default();
+        for kv in self
+            .db
+            .iterator(IteratorMode::From(b"u", Direction::Forward))
+            .take(max)
+        {
+            let (k, _) = kv?;
+            if k.first() != Some(&b'u') {
+                break;
+            }
+            if let Some(t) = self.task(&String::from_utf8_lossy(&k[1..]))?
+                && unfinished(&t)
+            {
+                let i = Stage::ALL.iter().position(|s| *s == t.stage).unwrap_or(0);
+                out.by_stage[i] += 1;
+                out.oldest_updated_ms = Some(
+                    out.oldest_updated_ms
+                        .map_or(t.updated_ms, |o| o.min(t.updated_ms)),
+                );
+            }
+        }
+        for kv in self
+            .db
+            .iterator(IteratorMode::From(b"d", Direction::Forward))
+            .take(max)
+        {
+            let (k, _) = kv?;
+            if k.first() != Some(&b'd') {
+                break;
+            }
+            if self
+                .task(&String::from_utf8_lossy(&k[1..]))?
+                .is_some_and(|t| t.state == State::DeadLetter)
+            {
+                out.dead_letters += 1;
             }
         }
         Ok(out)

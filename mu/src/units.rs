@@ -10,9 +10,9 @@ use ao_proto::scheduler::v1::scheduler_client::SchedulerClient;
 use ao_proto::scheduler::v1::{
     AssignRequest, GetMessageRequest, GetProcessRequest, ScheduleRequest,
 };
+use ao_runtime::propagation::{InjectContext, TracedChannel};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tonic::transport::Channel;
 
 /// Why a call to another unit failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -65,7 +65,7 @@ async fn http_json(
     url: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<serde_json::Value, UnitError> {
-    let r = req
+    let r = ao_runtime::propagation::inject_reqwest(req)
         .send()
         .await
         .map_err(|e| UnitError::Unavailable(format!("SU {url}: {e}")))?;
@@ -100,14 +100,26 @@ pub struct ProcessInfo {
 #[derive(Clone)]
 pub enum SuClient {
     /// An ao-rs SU (it published `Grpc-Url`).
-    Grpc(SchedulerClient<Channel>),
+    Grpc(SchedulerClient<TracedChannel>),
     /// Any other SU: the AO HTTP API at a base URL.
     Http {
         /// Base URL.
         url: String,
         /// Shared HTTP client.
         http: reqwest::Client,
+        /// `X-Real-IP` sent with every POST (`--su-forwarded-ip`): the reference SU refuses
+        /// POSTs from addresses its whitelist does not know, and reads the client's address
+        /// only from this header (it expects a proxy in front).
+        forwarded_ip: Option<String>,
     },
+}
+
+/// `req` with `X-Real-IP: ip` when one is configured.
+fn forwarded(req: reqwest::RequestBuilder, ip: &Option<String>) -> reqwest::RequestBuilder {
+    match ip {
+        Some(ip) => req.header("x-real-ip", ip.as_str()),
+        None => req,
+    }
 }
 
 impl SuClient {
@@ -118,7 +130,8 @@ impl SuClient {
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
         Ok(SuClient::Grpc(
-            SchedulerClient::new(channel).max_decoding_message_size(64 << 20),
+            SchedulerClient::with_interceptor(channel, InjectContext)
+                .max_decoding_message_size(64 << 20),
         ))
     }
 
@@ -139,9 +152,12 @@ impl SuClient {
                     assignment_id: Some(r.assignment_id).filter(|a| !a.is_empty()),
                 })
             }
-            SuClient::Http { url, http } => {
-                let req = http
-                    .post(format!("{url}/"))
+            SuClient::Http {
+                url,
+                http,
+                forwarded_ip,
+            } => {
+                let req = forwarded(http.post(format!("{url}/")), forwarded_ip)
                     .header("content-type", "application/octet-stream")
                     .header("accept", "application/json")
                     .body(item);
@@ -169,7 +185,11 @@ impl SuClient {
                 .map_err(from_status)?
                 .into_inner()
                 .id),
-            SuClient::Http { url, http } => {
+            SuClient::Http {
+                url,
+                http,
+                forwarded_ip,
+            } => {
                 let mut q = format!(
                     "{url}/?process-id={}&assign={}",
                     order.process, order.message
@@ -180,7 +200,7 @@ impl SuClient {
                 if !order.exclude.is_empty() {
                     q.push_str(&format!("&exclude={}", order.exclude.join(",")));
                 }
-                let v = http_json(url, http.post(q)).await?;
+                let v = http_json(url, forwarded(http.post(q), forwarded_ip)).await?;
                 Ok(v["id"].as_str().unwrap_or_default().to_string())
             }
         }
@@ -206,7 +226,7 @@ impl SuClient {
                 Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
                 Err(s) => Err(from_status(s)),
             },
-            SuClient::Http { url, http } => {
+            SuClient::Http { url, http, .. } => {
                 match http_json(url, http.get(format!("{url}/{id}?process-id={process}"))).await {
                     Ok(v) => Ok(v["assignment"]["id"].as_str().map(str::to_string)),
                     Err(UnitError::Refused(404, _)) => Ok(None),
@@ -233,7 +253,7 @@ impl SuClient {
                     tags: p.tags.into_iter().map(|t| (t.name, t.value)).collect(),
                 })
             }
-            SuClient::Http { url, http } => {
+            SuClient::Http { url, http, .. } => {
                 let v = http_json(url, http.get(format!("{url}/processes/{pid}"))).await?;
                 let tags = v["tags"]
                     .as_array()
@@ -263,7 +283,7 @@ impl SuClient {
 /// The CU, over its gRPC Compute service.
 #[derive(Clone)]
 pub struct CuClient {
-    client: ComputeClient<Channel>,
+    client: ComputeClient<TracedChannel>,
 }
 
 /// A cron result and the cursor after it.
@@ -282,7 +302,8 @@ impl CuClient {
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
         Ok(CuClient {
-            client: ComputeClient::new(channel).max_decoding_message_size(64 << 20),
+            client: ComputeClient::with_interceptor(channel, InjectContext)
+                .max_decoding_message_size(64 << 20),
         })
     }
 

@@ -76,14 +76,14 @@ impl HoldProxy {
 async fn an_item_whose_client_disconnected_while_the_su_was_slow_is_still_cranked_on() {
     let proxy = HoldProxy::start().await;
     let url = format!("http://{}", proxy.addr);
-    let c = Computer::start_su_with(true, |s| s.public_grpc_url = Some(url)).await;
+    let c = Computer::start_su_with(true, move |s| s.public_grpc_url = Some(url.clone())).await;
     proxy
         .target
-        .set(c.su.grpc_addr)
+        .set(c.su().grpc_addr)
         .expect("proxy target set once");
 
     let raw = ao_core::encoding::decode_id("module", &c.module).expect("id");
-    let p = ProcessBuilder::new(raw, c.su.address.clone())
+    let p = ProcessBuilder::new(raw, c.su().address.clone())
         .tag("Name", "abandoned")
         .tag("Authority", c.mu_address.clone())
         .sign(&c.user)
@@ -92,7 +92,7 @@ async fn an_item_whose_client_disconnected_while_the_su_was_slow_is_still_cranke
     let body = p.item().as_bytes().to_vec();
 
     // A raw HTTP client: send the item, wait until the MU is talking to the (held) SU, then hang up.
-    let mu_addr = c.mu.as_ref().expect("mu").http_addr;
+    let mu_addr = c.mu().expect("mu").http_addr;
     let mut client = TcpStream::connect(mu_addr).await.expect("connect");
     let head = format!(
         "POST / HTTP/1.1\r\nhost: {mu_addr}\r\ncontent-type: application/octet-stream\r\n\
@@ -120,7 +120,7 @@ async fn an_item_whose_client_disconnected_while_the_su_was_slow_is_still_cranke
     // restart (before, the dropped request took the work with it: the task stayed at its
     // schedule stage, queued, until the MU restarted).
     proxy.hold.send_replace(false);
-    let mu = c.mu.as_ref().expect("mu").mu.clone();
+    let mu = c.mu().expect("mu").mu.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let t = mu

@@ -25,6 +25,44 @@ async fn ping_pong_between_two_processes() {
     c.stop().await;
 }
 
+/// SUs that verify only RSA and Ethereum items (the reference SU) refuse an ed25519 push, so an MU
+/// pushing to them signs with secp256k1: its pushes are scheduled, and the processes trust them by
+/// the MU's address as their Authority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_mu_with_an_ethereum_key_pushes_what_processes_send() {
+    let key = ao_core::wallet::Wallet::generate(ao_core::wallet::WalletKind::Ethereum)
+        .expect("secp256k1 key");
+    // Processes trust the MU by the Owner address SUs give its pushes: sha256 of its key.
+    let address = ao_mu::queue::address_of(&key);
+    assert_eq!(address.len(), 43, "{address}");
+    // What makes a re-push after a crash the same item: signing it again gives the same id.
+    let sign = || {
+        ao_core::DataItemBuilder::new()
+            .tag("Action", "Ping")
+            .data("same")
+            .sign(&key)
+            .expect("sign")
+            .id()
+    };
+    assert_eq!(sign(), sign());
+    let c = Computer::start_with_mu_key(key).await;
+    assert_eq!(c.mu_address, address);
+    let a = c.spawn("a", &[]).await;
+    let b = c.spawn("b", &[]).await;
+    let r = c
+        .eval(&b, "Handlers.add('ping', 'Ping', function(msg) msg.reply({Action = 'Pong', Data = 'pong!'}) end)")
+        .await;
+    assert_eq!(r.get("Error"), None, "{r}");
+    let r = c
+        .eval(&a, &format!(
+            "Got = 'nothing'; Handlers.add('pong', 'Pong', function(msg) Got = msg.Data .. ' from ' .. msg.From end); Send({{Target = '{b}', Action = 'Ping'}})"
+        ))
+        .await;
+    assert_eq!(r.get("Error"), None, "{r}");
+    c.wait_for(&a, "Got", &format!("pong! from {b}"), 30).await;
+    c.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_token_transfer_notifies_both_sides_and_the_trace_shows_it() {
     let c = Computer::start().await;
@@ -195,18 +233,16 @@ async fn a_monitored_cron_process_pushes_its_ticks() {
     }
     // The monitor survives a restart of the MU: ticks keep coming.
     let mut c = c;
-    if let Some(mu) = c.mu.take() {
-        mu.shutdown().await;
-    }
+    c.computer
+        .stop_unit(ao_local::UnitId::Mu)
+        .await
+        .expect("stop the MU");
     let before: u64 = c.peek(&listener, "Ticks").await.parse().unwrap_or(0);
-    let mu = common::start_mu(
-        c.dir.path(),
-        &c.gateway.url(),
-        &format!("http://{}", c.cu.grpc_addr),
-    )
-    .await;
-    c.mu_url = mu.url();
-    c.mu = Some(mu);
+    c.computer
+        .start_unit(ao_local::UnitId::Mu)
+        .await
+        .expect("start the MU again");
+    c.mu_url = c.mu().expect("in-process MU").url();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let n: u64 = c.peek(&listener, "Ticks").await.parse().unwrap_or(0);

@@ -13,7 +13,7 @@ use common::Computer;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn send_trace_assign_monitor_and_info_over_grpc() {
     let c = Computer::start().await;
-    let grpc = format!("http://{}", c.mu.as_ref().expect("mu").grpc_addr);
+    let grpc = format!("http://{}", c.mu().expect("mu").grpc_addr);
     let mut client = MessengerClient::connect(grpc).await.expect("connect");
 
     let info = client

@@ -117,8 +117,8 @@ async fn a_wallet_over_its_rate_limit_gets_429_with_retry_after() {
     let mut cfg = ao_mu::Config::new(
         dir.path().join("mu"),
         common::mu_wallet(dir.path()),
-        &format!("http://{}", c.cu.grpc_addr),
-        &c.gateway.url(),
+        &format!("http://{}", c.cu().grpc_addr),
+        &c.gateway().url(),
     )
     .expect("config");
     cfg.http_addr = "127.0.0.1:0".parse().expect("addr");
@@ -195,7 +195,7 @@ async fn work_that_keeps_failing_is_dead_lettered_and_can_be_pushed_again() {
         .await;
     assert_eq!(r["Assignments"].as_array().map(Vec::len), Some(1), "{r}");
     // Operator actions: on the admin listener, not on the public API.
-    let admin = c.mu.as_ref().expect("in-process mu").admin_addr;
+    let admin = c.mu().expect("in-process mu").admin_addr;
     assert!(admin.ip().is_loopback(), "{admin}");
     let url = format!("http://{admin}/dead-letters");
     let public = format!("{}/dead-letters", c.mu_url());

@@ -14,11 +14,12 @@ use common::Computer;
 async fn the_http_su_client_schedules_assigns_and_reads_processes() {
     let c = Computer::start().await;
     let su = SuClient::Http {
-        url: c.su.url(),
+        url: c.su().url(),
         http: c.http.clone(),
+        forwarded_ip: None,
     };
     let raw = ao_core::encoding::decode_id("module", &c.module).expect("id");
-    let p = ProcessBuilder::new(raw, c.su.address.clone())
+    let p = ProcessBuilder::new(raw, c.su().address.clone())
         .tag("Name", "over-http")
         .sign(&c.user)
         .expect("process");
@@ -52,7 +53,7 @@ async fn the_http_su_client_schedules_assigns_and_reads_processes() {
     assert_eq!(info.owner.len(), 43);
 
     // Assign the message to a second process; asking again finds the same assignment.
-    let q = ProcessBuilder::new(raw, c.su.address.clone())
+    let q = ProcessBuilder::new(raw, c.su().address.clone())
         .tag("Name", "second")
         .sign(&c.user)
         .expect("process");

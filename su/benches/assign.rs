@@ -14,6 +14,14 @@
 //!
 //! Run: `cargo bench -p ao-su --bench assign` (env ITEMS, RSA_ITEMS, SECONDS, CLIENTS="1,16,64,256",
 //! PROCESSES="1,100" override the defaults). Results go to BENCHMARKS.md with the machine.
+//!
+//! With `SU_URL=http://HOST:PORT` the same clients and items drive an SU running elsewhere (our
+//! `su` binary in its own process, or the reference SU: `scripts/reference-su.sh bench` runs both),
+//! so one command compares them on one workload. `SU_REAL_IP` adds that `X-Real-IP` header to every
+//! POST (the reference takes writes only from whitelisted ones), `SU_PID` reads the SU's peak and
+//! current resident memory from `/proc/PID/status` after each run, and `KINDS=RSA-4096` leaves out the
+//! ed25519 items (the reference verifies RSA and Ethereum items only). Each external run signs
+//! fresh processes and messages, because the SU keeps what an earlier run wrote.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,6 +64,65 @@ impl Bundler for NullBundler {
             id: item.id(),
             timestamp: None,
         })
+    }
+}
+
+/// An SU this bench does not start: what `SU_URL`, `SU_REAL_IP` and `SU_PID` say.
+struct External {
+    /// Base URL with its trailing `/`, where items are POSTed.
+    url: String,
+    /// `X-Real-IP` sent with every POST, for an SU that whitelists clients by it.
+    real_ip: Option<String>,
+    /// The SU's process id, to read its memory from `/proc`.
+    pid: Option<u32>,
+}
+
+impl External {
+    fn from_env() -> Option<Self> {
+        let url = std::env::var("SU_URL").ok().filter(|u| !u.is_empty())?;
+        Some(External {
+            url: format!("{}/", url.trim_end_matches('/')),
+            real_ip: std::env::var("SU_REAL_IP").ok().filter(|v| !v.is_empty()),
+            pid: std::env::var("SU_PID").ok().and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// The SU's wallet address from `GET /`, for the processes' `Scheduler` tag.
+    async fn address(&self, http: &reqwest::Client) -> String {
+        let body = http
+            .get(&self.url)
+            .send()
+            .await
+            .expect("GET / of the SU")
+            .bytes()
+            .await
+            .expect("GET / body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("GET / answers JSON");
+        v["address"].as_str().expect("address in GET /").to_string()
+    }
+
+    fn post(&self, http: &reqwest::Client, body: Bytes) -> reqwest::RequestBuilder {
+        let req = http.post(&self.url).body(body);
+        match &self.real_ip {
+            Some(ip) => req.header("X-Real-IP", ip),
+            None => req,
+        }
+    }
+
+    /// Peak (`VmHWM`) and current (`VmRSS`) resident memory of the SU in MiB; `None` without a pid.
+    fn memory_mib(&self) -> Option<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let kib = |key: &str| -> Option<f64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some((kib("VmHWM:")? / 1024.0, kib("VmRSS:")? / 1024.0))
     }
 }
 
@@ -120,6 +187,110 @@ fn sign_workload(
     }
 }
 
+/// Posts `order` from `clients` concurrent clients (through `ext` when it is given) until it runs
+/// out or `seconds` pass: the sorted latencies of the answered items and the wall time.
+async fn drive(
+    ext: Option<Arc<External>>,
+    http: &reqwest::Client,
+    url: &str,
+    order: Arc<Vec<Bytes>>,
+    clients: usize,
+    seconds: u64,
+) -> (Vec<Duration>, Duration) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, url, order, next, ext) = (
+                http.clone(),
+                url.to_string(),
+                order.clone(),
+                next.clone(),
+                ext.clone(),
+            );
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= order.len() || Instant::now() > deadline {
+                        return lat;
+                    }
+                    let t = Instant::now();
+                    let req = match &ext {
+                        Some(e) => e.post(&http, order[i].clone()),
+                        None => http.post(&url).body(order[i].clone()),
+                    };
+                    let r = req.send().await.expect("post");
+                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+                    lat.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("client"));
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    (lat, elapsed)
+}
+
+/// Every process's messages interleaved, so that concurrent clients hit different processes, each
+/// process's in its order of signing (order does not matter to the SU; it only must not be
+/// duplicated).
+fn interleave(w: &Workload, limit: usize) -> Arc<Vec<Bytes>> {
+    let per = w.messages[0].len();
+    Arc::new(
+        (0..per)
+            .flat_map(|i| w.messages.iter().map(move |m| m[i].clone()))
+            .take(limit)
+            .collect(),
+    )
+}
+
+fn http_client() -> reqwest::Client {
+    ao_arweave::HttpClient::new(&ao_arweave::ClientConfig::default())
+        .expect("client")
+        .reqwest()
+        .clone()
+}
+
+/// One run against an external SU: the workload's processes spawned there, then its messages.
+async fn run_external(
+    ext: Arc<External>,
+    w: &Workload,
+    clients: usize,
+    limit: usize,
+    seconds: u64,
+) {
+    let http = http_client();
+    for p in &w.processes {
+        let r = ext.post(&http, p.clone()).send().await.expect("spawn");
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+    let url = ext.url.clone();
+    let order = interleave(w, limit);
+    let (lat, elapsed) = drive(Some(ext.clone()), &http, &url, order, clients, seconds).await;
+    let (peak, now) = match ext.memory_mib() {
+        Some((peak, now)) => (format!("{peak:.0}"), format!("{now:.0}")),
+        None => ("-".into(), "-".into()),
+    };
+    println!(
+        "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+        w.name,
+        w.processes.len(),
+        clients,
+        lat.len(),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        peak,
+        now,
+    );
+}
+
 async fn run(
     gateway_url: &str,
     su_wallet_json: &str,
@@ -136,60 +307,18 @@ async fn run(
     cfg.bundler = Arc::new(NullBundler);
     let su = ao_su::serve(cfg).await.expect("su");
     let url = format!("{}/", su.url());
-    let http = ao_arweave::HttpClient::new(&ao_arweave::ClientConfig::default())
-        .expect("client")
-        .reqwest()
-        .clone();
+    let http = http_client();
     for p in &w.processes {
         let r = http.post(&url).body(p.clone()).send().await.expect("spawn");
         assert_eq!(r.status(), 200);
     }
-    // Interleave processes so that concurrent clients hit different processes, in each process's
-    // nonce order of signing (order does not matter to the SU; it only must not be duplicated).
-    let per = w.messages[0].len();
-    let order: Arc<Vec<Bytes>> = Arc::new(
-        (0..per)
-            .flat_map(|i| w.messages.iter().map(move |m| m[i].clone()))
-            .take(limit)
-            .collect(),
-    );
-    let next = Arc::new(AtomicUsize::new(0));
+    let order = interleave(w, limit);
     let before = (
         su.su.store().stats().batches.load(Ordering::Relaxed),
         su.su.store().stats().commits.load(Ordering::Relaxed),
         su.su.store().stats().sync_micros.load(Ordering::Relaxed),
     );
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (http, url, order, next) = (http.clone(), url.clone(), order.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= order.len() || Instant::now() > deadline {
-                        return lat;
-                    }
-                    let t = Instant::now();
-                    let r = http
-                        .post(&url)
-                        .body(order[i].clone())
-                        .send()
-                        .await
-                        .expect("post");
-                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-                    lat.push(t.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.expect("client"));
-    }
-    let elapsed = started.elapsed();
-    lat.sort();
+    let (lat, elapsed) = drive(None, &http, &url, order, clients, seconds).await;
     let stats = su.su.store().stats();
     let batches = stats.batches.load(Ordering::Relaxed) - before.0;
     let commits = stats.commits.load(Ordering::Relaxed) - before.1;
@@ -225,6 +354,40 @@ async fn main() {
     let seconds = env_or("SECONDS", 6) as u64;
     let clients = env_list("CLIENTS", &[1, 16, 64, 256]);
     let processes = env_list("PROCESSES", &[1, 100]);
+    let kinds = std::env::var("KINDS").unwrap_or_else(|_| "ed25519,RSA-4096".into());
+    let kinds: Vec<&str> = kinds.split(',').map(str::trim).collect();
+
+    if let Some(ext) = External::from_env() {
+        let ext = Arc::new(ext);
+        let su_address = ext.address(&http_client()).await;
+        eprintln!("driving the SU at {} (address {su_address})", ext.url);
+        let ed = Ed25519Wallet::generate();
+        let rsa = ArweaveWallet::generate().expect("rsa");
+        println!(
+            "| items | processes | clients | assignments | per second | p50 ms | p99 ms | SU peak RSS MiB | SU RSS after MiB |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for kind in &kinds {
+            let (signer, limit): (&(dyn Signer + Sync), usize) = match *kind {
+                "ed25519" => (&ed, items),
+                "RSA-4096" => (&rsa, rsa_items),
+                other => panic!("KINDS: unknown kind {other} (ed25519, RSA-4096)"),
+            };
+            for &p in &processes {
+                for &c in &clients {
+                    // Fresh items per run: the SU keeps what the previous run wrote.
+                    let name = if *kind == "ed25519" {
+                        "ed25519"
+                    } else {
+                        "RSA-4096"
+                    };
+                    let w = sign_workload(name, signer, &su_address, p, limit);
+                    run_external(ext.clone(), &w, c, limit, seconds).await;
+                }
+            }
+        }
+        return;
+    }
 
     let dir = tempfile::tempdir().expect("tmp");
     let mut gcfg = ao_arweave::local::Config::new(dir.path().join("gateway"));

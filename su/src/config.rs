@@ -116,6 +116,8 @@ pub struct Config {
     pub http_limits: HttpLimits,
     /// How long a live-tail subscriber may read nothing before it is cut off.
     pub subscriber_stall: Duration,
+    /// Longest a shutdown may take (`--shutdown-grace`).
+    pub shutdown_grace: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -156,6 +158,7 @@ impl Config {
             height_refresh: DEFAULT_HEIGHT_REFRESH,
             http_limits: HttpLimits::new(DEFAULT_MAX_ITEM_SIZE),
             subscriber_stall: crate::tail::DEFAULT_SUBSCRIBER_STALL,
+            shutdown_grace: ao_runtime::shutdown::DEFAULT_SHUTDOWN_GRACE,
         })
     }
 }
@@ -190,6 +193,7 @@ impl SuArgs {
         config.process_assignment = self.process_assignment;
         config.location_ttl_ms = self.location_ttl;
         config.http_limits = self.limits.limits(self.max_item_size);
+        config.shutdown_grace = self.server.shutdown_grace;
         Ok(config)
     }
 }

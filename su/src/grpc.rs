@@ -22,6 +22,10 @@ use crate::service::{DEFAULT_PAGE_LIMIT, Range, Su};
 use crate::store::{Entry, StoredProcess};
 use crate::writer::{Scheduled, now_ms};
 
+/// The SU's gRPC service name, as `grpc.health.v1` reports it.
+pub const SERVICE_NAME: &str =
+    <SchedulerServer<GrpcScheduler> as tonic::server::NamedService>::NAME;
+
 /// The tonic service of the SU.
 pub fn service(su: Arc<Su>) -> SchedulerServer<GrpcScheduler> {
     SchedulerServer::new(GrpcScheduler(su))
@@ -86,6 +90,7 @@ pub fn scheduled_message(e: &Entry) -> pb::ScheduledMessage {
         hash_chain: a.hash_chain(),
         message_id: a.message_id(),
         exclude: a.exclude().to_vec(),
+        traceparent: e.traceparent.clone(),
     }
 }
 

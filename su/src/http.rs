@@ -110,7 +110,11 @@ async fn health() -> StatusCode {
 
 async fn metrics(State(su): State<Arc<Su>>) -> Response {
     let text = su.metrics().render(su.store(), su.timestamp().1);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    (
+        [(header::CONTENT_TYPE, ao_runtime::metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
 }
 
 async fn post(

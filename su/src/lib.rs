@@ -42,8 +42,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ao_core::Signer;
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use ao_runtime::servers::{Servers, bind};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, SuArgs};
@@ -52,10 +52,6 @@ pub use service::Su;
 
 /// The name this unit reports in its health answer and logs.
 pub const UNIT_NAME: &str = "su";
-
-/// Longest a graceful shutdown waits for requests in flight: every write answers within
-/// milliseconds, so anything still open after this is a stuck client, not lost work.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A running SU: its bound addresses, and the handle that stops it.
 pub struct RunningSu {
@@ -67,9 +63,9 @@ pub struct RunningSu {
     pub address: String,
     /// The shared state, for in-process callers (tests, the devnet).
     pub su: Arc<Su>,
-    stop: watch::Sender<bool>,
-    servers: Vec<JoinHandle<()>>,
+    servers: Servers,
     background: Vec<JoinHandle<()>>,
+    grace: std::time::Duration,
 }
 
 impl RunningSu {
@@ -78,24 +74,27 @@ impl RunningSu {
         format!("http://{}", self.http_addr)
     }
 
-    /// Stop gracefully: refuse new writes, end live tails, let requests in flight finish (for at
-    /// most [`SHUTDOWN_GRACE`]), stop the background tasks. Pending uploads stay in the outbox for
-    /// the next start.
+    /// Stop gracefully within `--shutdown-grace`: not ready at once, refuse new writes, end live
+    /// tails, let requests in flight finish, stop the background tasks, then close the store (its
+    /// committer syncs what is queued: the group commit in progress). Pending uploads stay in the
+    /// durable outbox for the next start.
     pub async fn shutdown(self) {
+        let deadlines = ao_runtime::shutdown::Deadlines::starting_now(self.grace);
+        self.servers.health().begin_drain();
+        self.su.end_live_tails();
+        self.servers.stop(deadlines.serving).await;
         self.su.begin_stop();
-        let _ = self.stop.send(true);
-        for s in self.servers {
-            let abort = s.abort_handle();
-            if tokio::time::timeout(SHUTDOWN_GRACE, s).await.is_err() {
-                tracing::warn!("a server did not stop within {SHUTDOWN_GRACE:?}; aborting it");
-                abort.abort();
-            }
-        }
         for b in self.background {
             b.abort();
             let _ = b.await;
         }
-        self.su.store().close().await;
+        let close = self.su.store().close();
+        if tokio::time::timeout_at(deadlines.end.into(), close)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not close within the shutdown grace");
+        }
     }
 }
 
@@ -134,26 +133,12 @@ pub async fn serve(config: Config) -> Result<RunningSu, StartError> {
     // otherwise writes answer 503 until the refresher gets through.
     height.refresh(config.gateway.as_ref()).await;
 
-    let http = TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.http_addr,
-            source,
-        })?;
-    let grpc = TcpListener::bind(config.grpc_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
-    let http_addr = http.local_addr().map_err(|source| StartError::Bind {
-        addr: config.http_addr,
-        source,
-    })?;
-    let grpc_addr = grpc.local_addr().map_err(|source| StartError::Bind {
-        addr: config.grpc_addr,
-        source,
-    })?;
+    let bind_error = |e: ao_runtime::servers::BindError| StartError::Bind {
+        addr: e.addr,
+        source: e.source,
+    };
+    let (http, http_addr) = bind(config.http_addr).await.map_err(bind_error)?;
+    let (grpc, grpc_addr) = bind(config.grpc_addr).await.map_err(bind_error)?;
 
     let su = Arc::new(Su::new(service::Parts {
         store: store.clone(),
@@ -185,41 +170,36 @@ pub async fn serve(config: Config) -> Result<RunningSu, StartError> {
             uploads_ready,
             metrics,
         ),
-        height.spawn_refresher(config.gateway.clone(), config.height_refresh),
+        height
+            .clone()
+            .spawn_refresher(config.gateway.clone(), config.height_refresh),
     ];
 
-    let (stop, stopped) = watch::channel(false);
-    let wait = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let app = http::router(su.clone());
+    let health = ao_runtime::health::Health::new();
+    // Writes answer 503 until the SU knows a block height (it stamps every assignment with one),
+    // so it is not ready until then.
+    let known = height.clone();
+    health.add_check("block height", move || match known.get() {
+        Some(_) => Ok(()),
+        None => Err("not known yet (the gateway has not answered)".into()),
+    });
+    let mut servers = Servers::new(health, su.metrics().server.clone());
     let mut limits = config.http_limits.clone();
     limits.max_body = config.max_item_size;
-    let http_task = tokio::spawn(ao_runtime::http::serve(
-        http,
-        app,
-        limits,
-        wait(stopped.clone()),
-    ));
-    let grpc_service = grpc::service(su.clone());
-    let grpc_task = tokio::spawn(async move {
-        let incoming = ao_runtime::grpc_incoming(grpc);
-        if let Err(e) = tonic::transport::Server::builder()
-            .add_service(grpc_service)
-            .serve_with_incoming_shutdown(incoming, wait(stopped))
-            .await
-        {
-            tracing::error!("gRPC server failed: {e}");
-        }
-    });
+    servers.http("http", http, http::router(su.clone()), limits, false);
+    let router = ao_runtime::servers::grpc_server(&su.metrics().server)
+        .add_service(grpc::service(su.clone()));
+    servers
+        .grpc("grpc", grpc, router, &[grpc::SERVICE_NAME])
+        .await;
     tracing::info!(%http_addr, %grpc_addr, %address, %url, "SU serving");
     Ok(RunningSu {
         http_addr,
         grpc_addr,
         address,
         su,
-        stop,
-        servers: vec![http_task, grpc_task],
+        servers,
         background,
+        grace: config.shutdown_grace,
     })
 }

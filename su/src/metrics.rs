@@ -1,32 +1,48 @@
-//! Prometheus counters of the SU, rendered by hand in the text exposition format: a handful of
-//! atomics does not justify a registry, and every number here is cheap to keep on the hot path.
+//! Prometheus metrics of the SU, on the shared helpers of [`ao_runtime::metrics`]: atomics on the
+//! hot path, rendered in the text format on `/metrics` with the servers' latency histograms and
+//! the process metrics.
 
-use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+use ao_runtime::metrics::{Counter, Exposition, Histogram, LATENCY_BUCKETS, ServerMetrics};
 
 use crate::error::Result;
 use crate::store::Store;
 use crate::writer::Scheduled;
 
-/// Upper bounds (ms) of the write-latency histogram: spans an fsync on fast NVMe (<1 ms) to a
-/// struggling disk (1 s).
-const LATENCY_BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000];
+/// Prefix of every SU metric.
+pub const PREFIX: &str = "ao_su";
 
 /// The SU's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    writes_ok: AtomicU64,
+    writes_ok: Counter,
     writes_refused: [AtomicU64; 6],
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len()],
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
+    write_seconds: Histogram,
     /// Items delivered to the bundler.
     pub uploads_ok: AtomicU64,
     /// Upload attempts that failed and will be retried.
     pub upload_retries: AtomicU64,
     /// Uploads refused for good (moved to the dead list).
     pub uploads_dead: AtomicU64,
+    /// The HTTP and gRPC servers' latency histograms.
+    pub server: Arc<ServerMetrics>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            writes_ok: Counter::default(),
+            writes_refused: Default::default(),
+            write_seconds: Histogram::new(LATENCY_BUCKETS),
+            uploads_ok: AtomicU64::default(),
+            upload_retries: AtomicU64::default(),
+            uploads_dead: AtomicU64::default(),
+            server: ServerMetrics::new(PREFIX),
+        }
+    }
 }
 
 const REFUSAL_CLASSES: [&str; 6] = ["400", "404", "409", "413", "503", "other"];
@@ -35,9 +51,7 @@ impl Metrics {
     /// Count a write's outcome.
     pub fn record_write(&self, result: &Result<Scheduled>) {
         match result {
-            Ok(_) => {
-                self.writes_ok.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(_) => self.writes_ok.inc(),
             Err(e) => {
                 let class = match e.http_status() {
                     400 => 0,
@@ -52,114 +66,84 @@ impl Metrics {
         }
     }
 
-    /// Record one request's latency, from `started`.
+    /// Record one write's latency, from `started`.
     pub fn observe_latency(&self, started: Instant) {
-        let us = started.elapsed().as_micros() as u64;
-        let ms = us / 1000;
-        for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
-            if ms < *bound {
-                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.write_seconds.observe_since(started);
     }
 
     /// The exposition text, with the store's gauges.
     pub fn render(&self, store: &Store, block_height: Option<u64>) -> String {
-        let mut out = String::new();
         let r = Ordering::Relaxed;
-        let one = |out: &mut String, name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
-        one(
-            &mut out,
-            "su_writes_total",
-            "counter",
-            "Items and assignments scheduled.",
-            self.writes_ok.load(r),
+        let mut out = Exposition::new();
+        out.counter(
+            "ao_su_assignments_total",
+            "Messages scheduled (items and assignments), each given its slot.",
+            self.writes_ok.get(),
         );
-        let _ = writeln!(
-            out,
-            "# HELP su_writes_refused_total Writes refused, by HTTP status."
+        let refused: Vec<(&str, u64)> = REFUSAL_CLASSES
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (*c, self.writes_refused[i].load(r)))
+            .collect();
+        out.counters(
+            "ao_su_writes_refused_total",
+            "Writes refused, by HTTP status.",
+            "status",
+            &refused,
         );
-        let _ = writeln!(out, "# TYPE su_writes_refused_total counter");
-        for (i, class) in REFUSAL_CLASSES.iter().enumerate() {
-            let n = self.writes_refused[i].load(r);
-            let _ = writeln!(out, "su_writes_refused_total{{status=\"{class}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP su_write_seconds Time to answer a write, durable."
-        );
-        let _ = writeln!(out, "# TYPE su_write_seconds histogram");
-        for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
-            let le = *bound as f64 / 1000.0;
-            let n = self.latency_buckets[i].load(r);
-            let _ = writeln!(out, "su_write_seconds_bucket{{le=\"{le}\"}} {n}");
-        }
-        let count = self.latency_count.load(r);
-        let sum = self.latency_sum_us.load(r) as f64 / 1e6;
-        let _ = writeln!(out, "su_write_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "su_write_seconds_sum {sum}\nsu_write_seconds_count {count}"
+        out.histogram(
+            "ao_su_write_duration_seconds",
+            "Time to answer a write, durable.",
+            &self.write_seconds,
         );
         let stats = store.stats();
-        one(
-            &mut out,
-            "su_commit_batches_total",
-            "counter",
+        out.counter(
+            "ao_su_commit_batches_total",
             "Synced RocksDB batches (group commits).",
             stats.batches.load(r),
         );
-        one(
-            &mut out,
-            "su_commits_total",
-            "counter",
+        out.counter(
+            "ao_su_commits_total",
             "Writes carried by those batches.",
             stats.commits.load(r),
         );
-        one(
-            &mut out,
-            "su_upload_backlog",
-            "gauge",
-            "Items waiting for the bundler.",
-            store.upload_backlog(),
+        out.histogram(
+            "ao_su_commit_duration_seconds",
+            "Time of one group commit's synced write.",
+            &stats.sync_seconds,
         );
-        one(
-            &mut out,
-            "su_uploads_total",
-            "counter",
+        out.gauge(
+            "ao_su_upload_backlog_items",
+            "Items not yet delivered to the bundler (Arweave).",
+            store.upload_backlog() as f64,
+        );
+        // A failed read shows as no sample rather than a wrong age.
+        if let Ok(age) = store.oldest_upload_age() {
+            out.gauge(
+                "ao_su_upload_backlog_oldest_age_seconds",
+                "How long the oldest item not yet on Arweave has waited (0 when none).",
+                age.as_secs_f64(),
+            );
+        }
+        out.counter(
+            "ao_su_uploads_total",
             "Items delivered to the bundler.",
             self.uploads_ok.load(r),
         );
-        one(
-            &mut out,
-            "su_upload_retries_total",
-            "counter",
+        out.counter(
+            "ao_su_upload_retries_total",
             "Failed upload attempts, retried.",
             self.upload_retries.load(r),
         );
-        one(
-            &mut out,
-            "su_uploads_dead_total",
-            "counter",
+        out.counter(
+            "ao_su_uploads_dead_total",
             "Uploads the bundler refused for good.",
             self.uploads_dead.load(r),
         );
         if let Some(h) = block_height {
-            one(
-                &mut out,
-                "su_block_height",
-                "gauge",
-                "Cached Arweave height.",
-                h,
-            );
+            out.gauge("ao_su_block_height", "Cached Arweave height.", h as f64);
         }
-        out
+        self.server.render(&mut out);
+        out.finish()
     }
 }

@@ -149,6 +149,12 @@ impl Su {
     /// otherwise hold the gRPC server open forever; reads in flight finish.
     pub fn begin_stop(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.end_live_tails();
+    }
+
+    /// End live tails (`Subscribe`) only, at the start of a drain: writes still in flight are
+    /// finished and answered; [`Su::begin_stop`] refuses writes once the servers are done.
+    pub fn end_live_tails(&self) {
         self.stop.send_replace(true);
     }
 

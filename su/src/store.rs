@@ -100,6 +100,9 @@ pub struct Entry {
     pub assignment: Assignment,
     /// The scheduled item; `None` for an assignment of an item or L1 transaction stored elsewhere.
     pub message: Option<DataItem>,
+    /// The trace of the request that scheduled it (`traceparent`), for the live tail; not
+    /// stored, so `None` on entries read back.
+    pub traceparent: Option<String>,
 }
 
 /// A process as stored: the item, and when and at which height it was scheduled.
@@ -157,11 +160,31 @@ pub struct Store {
     committer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     poisoned: Arc<AtomicBool>,
     backlog: Arc<AtomicU64>,
+    ages: Arc<UploadAges>,
     stats: Arc<CommitStats>,
 }
 
+/// When each pending upload was queued, for the age of the oldest (what an operator pages on:
+/// a backlog that is not moving). Kept in memory, one entry per pending upload: uploads found
+/// pending at start count from the start, the best a restart can know without a stored time.
+#[derive(Debug)]
+struct UploadAges {
+    /// Uploads with a smaller sequence number were pending when the store opened.
+    first_new_seq: u64,
+    opened: std::time::Instant,
+    queued: std::sync::Mutex<std::collections::BTreeMap<u64, std::time::Instant>>,
+}
+
+impl UploadAges {
+    fn queued(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, std::time::Instant>> {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Counters the committer keeps, for `/metrics` and the benchmark's explanation of throughput.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CommitStats {
     /// Synced batches written.
     pub batches: AtomicU64,
@@ -169,6 +192,19 @@ pub struct CommitStats {
     pub commits: AtomicU64,
     /// Total microseconds spent in synced writes.
     pub sync_micros: AtomicU64,
+    /// Time of each synced batch write (group commit).
+    pub sync_seconds: ao_runtime::metrics::Histogram,
+}
+
+impl Default for CommitStats {
+    fn default() -> CommitStats {
+        CommitStats {
+            batches: AtomicU64::default(),
+            commits: AtomicU64::default(),
+            sync_micros: AtomicU64::default(),
+            sync_seconds: ao_runtime::metrics::Histogram::new(ao_runtime::metrics::LATENCY_BUCKETS),
+        }
+    }
 }
 
 impl Store {
@@ -194,6 +230,11 @@ impl Store {
             .max(last_seq(&db, key::DEAD)?)
             .map_or(0, |s| s + 1);
         let poisoned = Arc::new(AtomicBool::new(false));
+        let ages = Arc::new(UploadAges {
+            first_new_seq: next_seq,
+            opened: std::time::Instant::now(),
+            queued: Default::default(),
+        });
         let stats = Arc::new(CommitStats::default());
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
         let committer = Committer {
@@ -203,6 +244,7 @@ impl Store {
             uploads_ready,
             poisoned: poisoned.clone(),
             backlog: backlog.clone(),
+            ages: ages.clone(),
             next_seq,
             stats: stats.clone(),
         };
@@ -216,6 +258,7 @@ impl Store {
             committer: std::sync::Mutex::new(Some(handle)),
             poisoned,
             backlog,
+            ages,
             stats,
         })
     }
@@ -421,6 +464,10 @@ impl Store {
         }
         self.db.write(batch)?;
         self.backlog.fetch_sub(seqs.len() as u64, Ordering::Relaxed);
+        let mut queued = self.ages.queued();
+        for seq in seqs {
+            queued.remove(seq);
+        }
         Ok(())
     }
 
@@ -433,12 +480,35 @@ impl Store {
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
         self.backlog.fetch_sub(1, Ordering::Relaxed);
+        self.ages.queued().remove(&seq);
         Ok(())
     }
 
     /// Items waiting for the bundler.
     pub fn upload_backlog(&self) -> u64 {
         self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// How long the oldest item waiting for the bundler has waited (zero when none waits);
+    /// items found waiting at start count from the start.
+    pub fn oldest_upload_age(&self) -> Result<std::time::Duration> {
+        let mut it = self.db.raw_iterator();
+        it.seek([key::UPLOAD]);
+        it.status()?;
+        let seq = match it.key() {
+            Some(k) if k.first() == Some(&key::UPLOAD) => be_u64(&k[1..])?,
+            _ => return Ok(std::time::Duration::ZERO),
+        };
+        if seq < self.ages.first_new_seq {
+            return Ok(self.ages.opened.elapsed());
+        }
+        // Queued since the store opened: its time is in the map unless it was delivered between
+        // the read above and now (then it no longer waits).
+        Ok(self
+            .ages
+            .queued()
+            .get(&seq)
+            .map_or(std::time::Duration::ZERO, |t| t.elapsed()))
     }
 
     /// Uploads the bundler refused for good.
@@ -476,6 +546,7 @@ struct Committer {
     uploads_ready: Arc<tokio::sync::Notify>,
     poisoned: Arc<AtomicBool>,
     backlog: Arc<AtomicU64>,
+    ages: Arc<UploadAges>,
     next_seq: u64,
     stats: Arc<CommitStats>,
 }
@@ -532,11 +603,25 @@ impl Committer {
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
+        // Times noted before the write: the uploader may deliver an item the moment it is written,
+        // and its removal must find the entry.
+        let now = std::time::Instant::now();
+        self.ages
+            .queued()
+            .extend((self.next_seq..seq).map(|s| (s, now)));
         let started = std::time::Instant::now();
         let result = self.db.write_opt(batch, &wo);
+        if result.is_err() {
+            let mut queued = self.ages.queued();
+            for s in self.next_seq..seq {
+                queued.remove(&s);
+            }
+        }
+        let took = started.elapsed();
         self.stats
             .sync_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.stats.sync_seconds.observe_duration(took);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats
             .commits
@@ -636,6 +721,7 @@ fn decode_entry(v: &[u8]) -> Result<Entry> {
     Ok(Entry {
         assignment,
         message,
+        traceparent: None,
     })
 }
 
@@ -693,5 +779,67 @@ fn last_seq(db: &DB, prefix: u8) -> Result<Option<u64>> {
     match it.key() {
         Some(k) if k.first() == Some(&prefix) => be_u64(&k[1..]).map(Some),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> Store {
+        Store::open(dir, Box::new(|_| {}), Arc::new(tokio::sync::Notify::new())).unwrap()
+    }
+
+    /// Poll `f` until it holds, for at most 10 s: ages grow with the clock, which a test must not
+    /// race.
+    fn eventually(f: impl Fn() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn the_oldest_upload_ages_until_delivered_and_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert_eq!(
+            store.oldest_upload_age().unwrap(),
+            std::time::Duration::ZERO
+        );
+        store
+            .enqueue_uploads(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")])
+            .await
+            .unwrap();
+        assert_eq!(store.upload_backlog(), 2);
+        assert!(eventually(
+            || store.oldest_upload_age().unwrap() > std::time::Duration::ZERO
+        ));
+        let pending = store.pending_uploads(None, 10).unwrap();
+        let seqs: Vec<u64> = pending.iter().map(|(s, _)| *s).collect();
+        // The oldest delivered: the age is the next one's, still waiting.
+        store.delete_uploads(&seqs[..1]).unwrap();
+        assert!(store.oldest_upload_age().unwrap() > std::time::Duration::ZERO);
+        store.close().await;
+        drop(store);
+
+        // After a restart the item still waiting counts from the start.
+        let store = open(dir.path());
+        assert_eq!(store.upload_backlog(), 1);
+        assert!(eventually(
+            || store.oldest_upload_age().unwrap() > std::time::Duration::ZERO
+        ));
+        store.bury_upload(seqs[1], b"b").unwrap();
+        assert_eq!(store.upload_backlog(), 0);
+        assert_eq!(
+            store.oldest_upload_age().unwrap(),
+            std::time::Duration::ZERO
+        );
+        // Nothing is left in memory for uploads that are gone.
+        assert!(store.ages.queued().is_empty());
     }
 }

@@ -170,7 +170,45 @@ impl Writer {
     }
 
     /// Place `what` in its process's schedule at `block_height`, answering once durable.
+    ///
+    /// With traces on, in an `su.schedule` span (`ao.process.id`, `ao.message.id`, `ao.action`,
+    /// then `ao.nonce`), whose context goes with the entry to the live tail.
     pub async fn write(&self, what: Placement, block_height: u64) -> Result<Scheduled> {
+        use tracing::Instrument;
+        if !ao_runtime::telemetry::enabled() {
+            return self.write_now(what, block_height).await;
+        }
+        let (pid, id, action) = match &what {
+            Placement::Process(p) => (p.id(), p.id(), p.item().tag("Action").map(str::to_string)),
+            Placement::Message(m) => (
+                b64url(m.process_raw()),
+                m.id(),
+                m.item().tag("Action").map(str::to_string),
+            ),
+            Placement::Assignment {
+                process, message, ..
+            } => (b64url(*process), b64url(*message), None),
+        };
+        let span = tracing::info_span!(
+            "su.schedule",
+            ao.process.id = %pid,
+            ao.message.id = %id,
+            ao.action = action.as_deref().unwrap_or_default(),
+            ao.nonce = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let r = self
+            .write_now(what, block_height)
+            .instrument(span.clone())
+            .await;
+        match &r {
+            Ok(s) => span.record("ao.nonce", s.nonce),
+            Err(_) => span.record("otel.status_code", "ERROR"),
+        };
+        r
+    }
+
+    async fn write_now(&self, what: Placement, block_height: u64) -> Result<Scheduled> {
         let pid = match &what {
             Placement::Process(p) => p.raw_id(),
             Placement::Message(m) => m.process_raw(),
@@ -315,6 +353,7 @@ impl Writer {
             entry: Entry {
                 assignment,
                 message: item,
+                traceparent: ao_runtime::propagation::current_traceparent(),
             },
             new_process,
             dedupe,

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ao_arweave::Gateway;
 use ao_proto::scheduler::v1::SubscribeRequest;
@@ -148,8 +148,15 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() {
                 })
             })
             .collect();
-        let delay = 300 + rand::random::<u64>() % 700;
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        // Kill at a random point of the writes, counted in acknowledgements rather than time, so a
+        // slow machine still kills mid-stream and a fast one does not finish before the kill.
+        let acked_before = ledger.lock().expect("ledger").acked.len();
+        let kill_after = acked_before + 60 + rand::random::<u64>() as usize % 240;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ledger.lock().expect("ledger").acked.len() < kill_after {
+            assert!(Instant::now() < deadline, "writes stalled before the kill");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         su.child.kill().await.expect("SIGKILL");
         for w in writers {
             w.await.expect("writer");

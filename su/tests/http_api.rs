@@ -236,8 +236,8 @@ async fn spawn_messages_and_read_them_back_in_the_reference_shapes() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("su_writes_total 6"), "{metrics}");
-    assert!(metrics.contains("su_upload_backlog"));
+    assert!(metrics.contains("ao_su_assignments_total 6"), "{metrics}");
+    assert!(metrics.contains("ao_su_upload_backlog_items"));
 
     // The uploader delivers every message and assignment to the gateway.
     let assignment_ids: Vec<String> = edges

@@ -35,7 +35,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    ao_runtime::init_logging(cli.server.log_format)?;
+    let _telemetry = ao_runtime::init_logging(cli.server.log_format, "ao-gateway")?;
     if let Some(addr) = cli.server.grpc_addr {
         tracing::warn!(%addr, "arweave-local has no gRPC listener; --grpc-addr is ignored");
     }
@@ -49,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let gateway = local::serve(config).await?;
     ao_runtime::ready_line(&[("http", gateway.http_addr())])?;
     ao_runtime::shutdown_signal().await;
-    gateway.shutdown().await;
+    let grace = cli.server.shutdown_grace;
+    ao_runtime::shutdown::within_grace(grace, gateway.shutdown_within(grace)).await;
     Ok(())
 }

@@ -130,7 +130,9 @@ impl Service<reqwest::Request> for ReqwestService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: reqwest::Request) -> Self::Future {
+    fn call(&mut self, mut req: reqwest::Request) -> Self::Future {
+        // Each attempt carries the caller's trace context (traces on only).
+        ao_runtime::propagation::inject(req.headers_mut());
         let client = self.client.clone();
         let method = req.method().clone();
         let url = req.url().clone();

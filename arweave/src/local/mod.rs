@@ -99,6 +99,8 @@ pub struct LocalGateway {
     store: Arc<Store>,
     http_addr: SocketAddr,
     max_item_size: usize,
+    /// `None` once shut down.
+    servers: Option<ao_runtime::servers::Servers>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -122,20 +124,18 @@ pub async fn serve(config: Config) -> Result<LocalGateway> {
         store: store.clone(),
         schema: graphql::schema(store.clone()),
         max_item_size: config.max_item_size,
+        metrics: Arc::new(server::Metrics::default()),
     });
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    let mut on_stop = stopped.clone();
-    let app = server::router(state);
-    let (limits, max_body) = (config.http_limits.clone(), config.max_item_size);
-    tasks.push(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = on_stop.wait_for(|s| *s).await;
-        };
-        let mut limits = limits;
-        limits.max_body = max_body;
-        ao_runtime::http::serve(listener, app, limits, shutdown).await;
-    }));
+    let mut limits = config.http_limits.clone();
+    limits.max_body = config.max_item_size;
+    // Ready whenever it listens (the store is open by then); not ready only while draining.
+    let mut servers = ao_runtime::servers::Servers::new(
+        ao_runtime::health::Health::new(),
+        state.metrics.server.clone(),
+    );
+    servers.http("http", listener, server::router(state), limits, true);
     if !config.block_interval.is_zero() {
         tasks.push(tokio::spawn(blocks::run_miner(
             store.clone(),
@@ -148,6 +148,7 @@ pub async fn serve(config: Config) -> Result<LocalGateway> {
         store,
         http_addr,
         max_item_size: config.max_item_size,
+        servers: Some(servers),
         stop,
         tasks,
     })
@@ -171,8 +172,20 @@ impl LocalGateway {
     }
 
     /// Stop serving: finish requests in flight, stop the miner, and close the database, so the
-    /// same directory can be opened again as soon as this returns.
-    pub async fn shutdown(mut self) {
+    /// same directory can be opened again as soon as this returns. Within the default grace
+    /// ([`ao_runtime::shutdown::DEFAULT_SHUTDOWN_GRACE`]).
+    pub async fn shutdown(self) {
+        self.shutdown_within(ao_runtime::shutdown::DEFAULT_SHUTDOWN_GRACE)
+            .await
+    }
+
+    /// [`LocalGateway::shutdown`] within `grace`: not ready at once, no new connections,
+    /// requests in flight finish (cut off at the grace's serving share), then the miner stops.
+    pub async fn shutdown_within(mut self, grace: Duration) {
+        let deadlines = ao_runtime::shutdown::Deadlines::starting_now(grace);
+        if let Some(servers) = self.servers.take() {
+            servers.stop(deadlines.serving).await;
+        }
         let _ = self.stop.send(true);
         for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;

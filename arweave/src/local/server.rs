@@ -43,6 +43,32 @@ pub struct AppState {
     pub schema: GatewaySchema,
     /// Largest accepted upload, in bytes.
     pub max_item_size: usize,
+    /// What `/metrics` reports.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Prefix of every gateway metric.
+pub const METRICS_PREFIX: &str = "ao_gateway";
+
+/// The local gateway's metrics: uploads, the chain's height, and its servers' latency.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Uploads accepted (`POST /tx`).
+    pub uploads: ao_runtime::metrics::Counter,
+    /// Uploads refused.
+    pub uploads_refused: ao_runtime::metrics::Counter,
+    /// The HTTP server's latency histograms.
+    pub server: Arc<ao_runtime::metrics::ServerMetrics>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            uploads: Default::default(),
+            uploads_refused: Default::default(),
+            server: ao_runtime::metrics::ServerMetrics::new(METRICS_PREFIX),
+        }
+    }
 }
 
 type Shared = State<Arc<AppState>>;
@@ -55,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // spawns; a 2xx here would make it fail, so `/` is explicitly not found.
         .route("/", get(not_found).post(not_found))
         .route("/info", get(info))
+        .route("/metrics", get(metrics))
         .route("/tx", post(upload).layer(DefaultBodyLimit::max(max_item)))
         .route(
             "/tx/arweave",
@@ -151,7 +178,42 @@ async fn info(State(s): Shared) -> ApiResult {
     .into_response())
 }
 
+async fn metrics(State(s): Shared) -> ApiResult {
+    let tip = blocking(&s, |store| Ok(store.tip())).await?;
+    let mut out = ao_runtime::metrics::Exposition::new();
+    out.counter(
+        "ao_gateway_uploads_total",
+        "Uploads accepted (POST /tx).",
+        s.metrics.uploads.get(),
+    );
+    out.counter(
+        "ao_gateway_uploads_refused_total",
+        "Uploads refused (bad item, too large).",
+        s.metrics.uploads_refused.get(),
+    );
+    out.gauge(
+        "ao_gateway_block_height",
+        "Height of the last block mined.",
+        tip.height as f64,
+    );
+    s.metrics.server.render(&mut out);
+    Ok((
+        [(CONTENT_TYPE, ao_runtime::metrics::CONTENT_TYPE)],
+        out.finish(),
+    )
+        .into_response())
+}
+
 async fn upload(State(s): Shared, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let result = accept_upload(&s, body).await;
+    match &result {
+        Ok(_) => s.metrics.uploads.inc(),
+        Err(_) => s.metrics.uploads_refused.inc(),
+    }
+    result
+}
+
+async fn accept_upload(s: &Arc<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let body = match body {
         Ok(b) => b,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -165,7 +227,7 @@ async fn upload(State(s): Shared, body: Result<Bytes, BytesRejection>) -> ApiRes
         }
         Err(rejection) => return Err(ApiError::Status(rejection.status(), rejection.body_text())),
     };
-    let receipt = blocking(&s, move |store| ingest::accept(store, body)).await?;
+    let receipt = blocking(s, move |store| ingest::accept(store, body)).await?;
     tracing::debug!(id = %receipt.id, "accepted item");
     Ok(axum::Json(receipt).into_response())
 }

@@ -2,19 +2,20 @@
 //! holding the schedule, and helpers to spawn processes, send Evals and start CUs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use ao_arweave::local::{self, LocalGateway};
+use ao_arweave::local::LocalGateway;
 use ao_arweave::{Bundler, ClientConfig, HttpClient, HttpGateway};
 use ao_core::ao::{MessageBuilder, ModuleBuilder, ProcessBuilder};
-use ao_core::wallet::{Ed25519Wallet, Wallet, WalletKind};
+use ao_core::wallet::{Ed25519Wallet, Wallet};
 use serde_json::Value;
 
 /// The gateway, the SU, a client and a user wallet.
 pub struct Net {
     pub dir: tempfile::TempDir,
-    pub gateway: LocalGateway,
-    pub su: ao_su::RunningSu,
+    /// The gateway and the SU, in this process (`ao-local`); the tests start their own CUs.
+    pub computer: ao_local::LocalComputer,
+    /// The SU's key (a test can sign as the SU, e.g. a Scheduler-Location elsewhere).
+    pub su_key: Ed25519Wallet,
     pub http: reqwest::Client,
     pub user: Ed25519Wallet,
     pub module: String,
@@ -28,41 +29,48 @@ pub async fn net() -> Net {
 /// `bundler`: where the SU uploads (default: the local gateway).
 pub async fn net_with(bundler: Option<&str>) -> Net {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut g = local::Config::new(dir.path().join("gateway"));
-    g.http_addr = "127.0.0.1:0".parse().expect("addr");
-    g.block_interval = Duration::ZERO;
-    let gateway = local::serve(g).await.expect("gateway");
-    let wallet = Wallet::generate(WalletKind::Ed25519).expect("wallet");
-    let mut s =
-        ao_su::Config::new(dir.path().join("su"), wallet, &gateway.url()).expect("su config");
-    s.http_addr = "127.0.0.1:0".parse().expect("addr");
-    s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    let su_key = Ed25519Wallet::generate();
+    let wallet = Wallet::Ed25519(Ed25519Wallet::from_jwk(&su_key.to_jwk()).expect("copy"));
+    let wallet_file = dir.path().join("su-wallet.json");
+    ao_runtime::wallet_file::create(&wallet_file, &wallet).expect("the SU's wallet file");
+    let mut b = ao_local::Builder::new(dir.path())
+        .cus(0)
+        .mu(false)
+        .block_interval("0")
+        .su_flags(["--wallet".to_string(), wallet_file.display().to_string()]);
     if let Some(url) = bundler {
-        let config = ClientConfig {
-            max_retries: 0,
-            ..ClientConfig::default()
-        };
-        s.bundler = Arc::new(ao_arweave::HttpBundler::new(url, &config).expect("bundler"));
+        let url = url.to_string();
+        b = b.tweak_su(move |s| {
+            let config = ClientConfig {
+                max_retries: 0,
+                ..ClientConfig::default()
+            };
+            s.bundler = Arc::new(ao_arweave::HttpBundler::new(&url, &config).expect("bundler"));
+        });
     }
-    let su = ao_su::serve(s).await.expect("su");
+    let computer = b.start().await.expect("gateway and SU");
     let user = Ed25519Wallet::generate();
     let wasm = std::fs::read(super::minimal_module()).expect("wasm");
     let module = ModuleBuilder::new("wasm32-unknown-emscripten2", "JSON-1", "JSON-1", wasm)
         .sign(&user)
         .expect("module");
-    gateway.upload(module.item()).await.expect("upload module");
     let http = HttpClient::new(&ClientConfig::default())
         .expect("client")
         .reqwest()
         .clone();
-    Net {
+    let net = Net {
         dir,
-        gateway,
-        su,
+        computer,
+        su_key,
         http,
         user,
         module: module.id(),
-    }
+    };
+    net.gateway()
+        .upload(module.item())
+        .await
+        .expect("upload module");
+    net
 }
 
 /// A CU on the computer checkpointing every `checkpoint_every` messages.
@@ -72,10 +80,11 @@ pub async fn cu(net: &Net, checkpoint_every: u64) -> ao_cu::RunningCu {
 
 /// The configuration of a CU on the computer.
 pub fn cu_config(net: &Net) -> ao_cu::Config {
-    let gateway = HttpGateway::new(&net.gateway.url(), &ClientConfig::default()).expect("gateway");
+    let gateway =
+        HttpGateway::new(&net.gateway().url(), &ClientConfig::default()).expect("gateway");
     ao_cu::Config::new(
         net.dir.path().join("cu"),
-        format!("http://{}", net.su.grpc_addr),
+        format!("http://{}", net.su().grpc_addr),
         Arc::new(gateway),
         "CU-ADDRESS".into(),
     )
@@ -89,17 +98,42 @@ pub async fn cu_with(net: &Net, adjust: impl FnOnce(&mut ao_cu::Config)) -> ao_c
 }
 
 impl Net {
+    /// Counter or gauge `name` of the CU at `base` (`GET {base}/metrics`).
+    pub async fn metric(&self, base: &str, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        super::metric(&text, name)
+    }
+
+    /// The gateway (in this process: a test can upload to it directly).
+    pub fn gateway(&self) -> &LocalGateway {
+        self.computer
+            .gateway()
+            .expect("the gateway runs in this process")
+    }
+
+    /// The SU.
+    pub fn su(&self) -> &ao_su::RunningSu {
+        self.computer.su().expect("the SU runs in this process")
+    }
+
     /// Stop the SU and the gateway cleanly (their stores closed before the test process exits).
     pub async fn close(self) {
-        self.su.shutdown().await;
-        self.gateway.shutdown().await;
+        self.computer.stop().await;
     }
 
     /// POST an item to the SU; its id.
     pub async fn post(&self, body: &[u8]) -> String {
         let r = self
             .http
-            .post(format!("{}/", self.su.url()))
+            .post(format!("{}/", self.su().url()))
             .body(body.to_vec())
             .send()
             .await
@@ -137,7 +171,7 @@ impl Net {
             };
         }
         let module = b.sign(&self.user).expect("module");
-        self.gateway
+        self.gateway()
             .upload(module.item())
             .await
             .expect("upload module");
@@ -147,7 +181,7 @@ impl Net {
     /// Spawn a process on `module` with these tags.
     pub async fn spawn_on(&self, module: &str, tags: &[(&str, &str)]) -> String {
         let raw = ao_core::encoding::decode_id("module", module).expect("id");
-        let mut p = ProcessBuilder::new(raw, self.su.address.clone());
+        let mut p = ProcessBuilder::new(raw, self.su().address.clone());
         for (n, v) in tags {
             p = p.tag(*n, *v);
         }
@@ -158,7 +192,7 @@ impl Net {
     /// Spawn a process with these tags (besides the protocol's).
     pub async fn spawn_tagged(&self, tags: &[(&str, &str)]) -> String {
         let raw = ao_core::encoding::decode_id("module", &self.module).expect("id");
-        let mut p = ProcessBuilder::new(raw, self.su.address.clone());
+        let mut p = ProcessBuilder::new(raw, self.su().address.clone());
         for (n, v) in tags {
             p = p.tag(*n, *v);
         }

@@ -2,22 +2,20 @@
 //! module published, and helpers to spawn processes and send messages through the MU.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ao_arweave::local::{self, LocalGateway};
-use ao_arweave::{Bundler, ClientConfig, HttpClient, HttpGateway};
+use ao_arweave::local::LocalGateway;
+use ao_arweave::{Bundler, ClientConfig, HttpClient};
 use ao_core::ao::{MessageBuilder, ProcessBuilder};
-use ao_core::wallet::{Ed25519Wallet, Wallet, WalletKind};
+use ao_core::wallet::{Ed25519Wallet, Wallet};
+use ao_local::{LocalComputer, UnitId};
 use serde_json::Value;
 
 /// The units and a user.
 pub struct Computer {
     pub dir: tempfile::TempDir,
-    pub gateway: LocalGateway,
-    pub su: ao_su::RunningSu,
-    pub cu: ao_cu::RunningCu,
-    pub mu: Option<ao_mu::RunningMu>,
+    /// The gateway, SU, CU and (unless a test starts its own) MU, in this process (`ao-local`).
+    pub computer: LocalComputer,
     pub http: reqwest::Client,
     pub user: Ed25519Wallet,
     pub module: String,
@@ -27,22 +25,28 @@ pub struct Computer {
 }
 
 /// The MU's key, kept in the data dir so a restarted MU signs as the same wallet.
-pub fn mu_wallet(dir: &std::path::Path) -> Ed25519Wallet {
+pub fn mu_wallet(dir: &std::path::Path) -> ao_core::wallet::Wallet {
     ao_mu::config::load_or_create_wallet(&dir.join("mu-wallet.json"), true).expect("mu wallet")
 }
 
-/// Start an MU on the computer's data dir.
-pub async fn start_mu(dir: &std::path::Path, gateway_url: &str, cu_grpc: &str) -> ao_mu::RunningMu {
-    let mut c = ao_mu::Config::new(dir.join("mu"), mu_wallet(dir), cu_grpc, gateway_url)
-        .expect("mu config");
-    c.http_addr = "127.0.0.1:0".parse().expect("addr");
-    c.grpc_addr = "127.0.0.1:0".parse().expect("addr");
-    c.retry_delay = Duration::from_millis(100);
-    c.max_retries = 3;
-    c.rate_limit = 0;
-    c.max_retry_delay = Duration::from_secs(2);
-    c.cron_interval = Duration::from_millis(500);
-    ao_mu::serve(c).await.expect("mu")
+/// The MU settings of these tests: quick retries, no rate limit, a short cron interval, so that
+/// failures and retries show within a test's time.
+fn mu_test_flags(dir: &std::path::Path) -> Vec<String> {
+    [
+        "--wallet",
+        &dir.join("mu-wallet.json").display().to_string(),
+        "--retry-delay",
+        "100",
+        "--max-retries",
+        "3",
+        "--rate-limit",
+        "0",
+        "--cron-interval",
+        "500",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 impl Computer {
@@ -60,67 +64,87 @@ impl Computer {
     /// Everything, the SU's configuration adjusted by `tweak` before it starts.
     pub async fn start_su_with(
         in_process_mu: bool,
-        tweak: impl FnOnce(&mut ao_su::Config),
+        tweak: impl Fn(&mut ao_su::Config) + Send + Sync + 'static,
+    ) -> Computer {
+        Computer::start_all(in_process_mu, tweak, None).await
+    }
+
+    /// Everything, the MU signing with `mu_key` (written as its wallet file before it starts).
+    pub async fn start_with_mu_key(mu_key: Wallet) -> Computer {
+        Computer::start_all(true, |_| {}, Some(mu_key)).await
+    }
+
+    async fn start_all(
+        in_process_mu: bool,
+        tweak: impl Fn(&mut ao_su::Config) + Send + Sync + 'static,
+        mu_key: Option<Wallet>,
     ) -> Computer {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut g = local::Config::new(dir.path().join("gateway"));
-        g.http_addr = "127.0.0.1:0".parse().expect("addr");
-        g.block_interval = Duration::ZERO;
-        let gateway = local::serve(g).await.expect("gateway");
-        let wallet = Wallet::generate(WalletKind::Ed25519).expect("wallet");
-        let mut s =
-            ao_su::Config::new(dir.path().join("su"), wallet, &gateway.url()).expect("su config");
-        s.http_addr = "127.0.0.1:0".parse().expect("addr");
-        s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
-        tweak(&mut s);
-        let su = ao_su::serve(s).await.expect("su");
-        let gw =
-            HttpGateway::new(&gateway.url(), &ClientConfig::default()).expect("gateway client");
-        let mut c = ao_cu::Config::new(
-            dir.path().join("cu"),
-            format!("http://{}", su.grpc_addr),
-            Arc::new(gw),
-            "CU-ADDRESS".into(),
-        );
-        c.http_addr = "127.0.0.1:0".parse().expect("addr");
-        c.grpc_addr = "127.0.0.1:0".parse().expect("addr");
-        let cu = ao_cu::serve(c).await.expect("cu");
+        if let Some(key) = mu_key {
+            ao_runtime::wallet_file::create(&dir.path().join("mu-wallet.json"), &key)
+                .expect("the MU's wallet file");
+        }
+        let mu_address = ao_mu::queue::address_of(&mu_wallet(dir.path()));
+        let computer = ao_local::Builder::new(dir.path())
+            .block_interval("0")
+            .mu(in_process_mu)
+            .mu_flags(mu_test_flags(dir.path()))
+            .tweak_mu(|m| m.max_retry_delay = Duration::from_secs(2))
+            .tweak_su(tweak)
+            .start()
+            .await
+            .expect("the local computer");
         let user = Ed25519Wallet::generate();
         let module = ao_module_lua::module_builder().sign(&user).expect("module");
-        gateway
+        computer
+            .gateway()
+            .expect("in-process gateway")
             .upload(module.item())
             .await
             .expect("publish the module");
-        let mu = if in_process_mu {
-            Some(
-                start_mu(
-                    dir.path(),
-                    &gateway.url(),
-                    &format!("http://{}", cu.grpc_addr),
-                )
-                .await,
-            )
-        } else {
-            None
-        };
-        let mu_address = ao_mu::queue::address_of(&mu_wallet(dir.path()));
-        let mu_url = mu.as_ref().map(|m| m.url()).unwrap_or_default();
+        let mu_url = computer.mu().map(|m| m.url()).unwrap_or_default();
         let http = HttpClient::new(&ClientConfig::default())
             .expect("client")
             .reqwest()
             .clone();
         Computer {
             dir,
-            gateway,
-            su,
-            cu,
-            mu,
+            computer,
             http,
             user,
             module: module.id(),
             mu_address,
             mu_url,
         }
+    }
+
+    /// The gateway.
+    pub fn gateway(&self) -> &LocalGateway {
+        self.computer.gateway().expect("in-process gateway")
+    }
+
+    /// The SU.
+    pub fn su(&self) -> &ao_su::RunningSu {
+        self.computer.su().expect("in-process SU")
+    }
+
+    /// The CU.
+    pub fn cu(&self) -> &ao_cu::RunningCu {
+        self.computer.cu(0).expect("in-process CU")
+    }
+
+    /// The MU, when it runs in this process.
+    pub fn mu(&self) -> Option<&ao_mu::RunningMu> {
+        self.computer.mu()
+    }
+
+    /// Stop the MU cleanly and start it again on the same data, wallet and addresses.
+    pub async fn restart_mu(&mut self) {
+        self.computer
+            .restart_unit(UnitId::Mu)
+            .await
+            .expect("restart the MU");
+        self.mu_url = self.mu().expect("in-process MU").url();
     }
 
     pub fn mu_url(&self) -> String {
@@ -137,9 +161,9 @@ impl Computer {
             "--wallet",
             &d.join("mu-wallet.json").display().to_string(),
             "--cu-url",
-            &format!("http://{}", self.cu.grpc_addr),
+            &format!("http://{}", self.cu().grpc_addr),
             "--gateway-url",
-            &self.gateway.url(),
+            &self.gateway().url(),
             "--http-addr",
             "127.0.0.1:0",
             "--grpc-addr",
@@ -173,7 +197,7 @@ impl Computer {
     /// Spawn a process of the Lua module through the MU, trusting the MU; its id.
     pub async fn spawn(&self, name: &str, extra: &[(&str, &str)]) -> String {
         let raw = ao_core::encoding::decode_id("module", &self.module).expect("id");
-        let mut p = ProcessBuilder::new(raw, self.su.address.clone())
+        let mut p = ProcessBuilder::new(raw, self.su().address.clone())
             .tag("Name", name)
             .tag("Authority", self.mu_address.clone());
         for (n, v) in extra {
@@ -212,7 +236,7 @@ impl Computer {
     pub async fn result(&self, pid: &str, id: &str) -> Value {
         let r = self
             .http
-            .get(format!("{}/result/{id}?process-id={pid}", self.cu.url()))
+            .get(format!("{}/result/{id}?process-id={pid}", self.cu().url()))
             .send()
             .await
             .expect("result");
@@ -228,7 +252,7 @@ impl Computer {
             "Tags": [{"name": "Action", "value": "Eval"}]});
         let r = self
             .http
-            .post(format!("{}/dry-run?process-id={pid}", self.cu.url()))
+            .post(format!("{}/dry-run?process-id={pid}", self.cu().url()))
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
@@ -252,13 +276,8 @@ impl Computer {
         panic!("{expr} in {pid}: wanted {want:?}, last saw {last:?}");
     }
 
-    pub async fn stop(mut self) {
-        if let Some(mu) = self.mu.take() {
-            mu.shutdown().await;
-        }
-        self.cu.shutdown().await;
-        self.su.shutdown().await;
-        self.gateway.shutdown().await;
+    pub async fn stop(self) {
+        self.computer.stop().await;
     }
 }
 
