@@ -389,18 +389,9 @@ impl Client {
         let req = self
             .http
             .post(self.url(Unit::Mu, "", &[])?)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(item.as_bytes().to_vec());
-        let reply = self.call(Unit::Mu, req, POST_TIMEOUT).await?;
-        if !reply.status.is_success() {
-            bail!(
-                "MU answered {}: {}",
-                reply.status.as_u16(),
-                error_message(&reply.body)
-            );
-        }
-        let answered = serde_json::from_slice::<Value>(&reply.body)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let body = self.send_item_to_mu(req, item).await?;
+        let answered = serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string));
         Ok(answered.unwrap_or_else(|| item.id()))
@@ -514,6 +505,17 @@ impl Client {
         } else {
             self.http.delete(url)
         };
+        let body = self.send_item_to_mu(req, &item).await?;
+        Ok(String::from_utf8_lossy(&body).trim().to_string())
+    }
+
+    /// Send a signed item as the body of `req` to the MU; the answer's body, or the MU's refusal
+    /// as an error (every MU endpoint that takes an item answers the same way).
+    async fn send_item_to_mu(
+        &self,
+        req: reqwest::RequestBuilder,
+        item: &DataItem,
+    ) -> anyhow::Result<Vec<u8>> {
         let req = req
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(item.as_bytes().to_vec());
@@ -525,7 +527,7 @@ impl Client {
                 error_message(&reply.body)
             );
         }
-        Ok(String::from_utf8_lossy(&reply.body).trim().to_string())
+        Ok(reply.body)
     }
 
     /// Send `code` as an `Action: Eval` message and wait for its result: what the console and

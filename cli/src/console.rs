@@ -83,6 +83,7 @@ const HELD_MAX: usize = 1000;
 #[derive(Args, Debug)]
 pub struct ConsoleArgs {
     /// The process id (its Owner must be this wallet: aos evaluates only the Owner's Evals).
+    #[arg(allow_hyphen_values = true)]
     pub pid: String,
     #[command(flatten)]
     pub connection: Connection,

@@ -1,6 +1,6 @@
 //! `ao devnet`: the whole AO computer on this machine with one command, nothing else installed.
 //!
-//! It starts the local gateway, an SU, a CU and an MU, with their data under one folder
+//! It starts the local gateway, an SU, a CU (or `--cus N` CUs behind the router) and an MU, with their data under one folder
 //! (`--data-dir`), publishes the built-in Lua module (`ao-module-lua`, signed by a devnet key kept
 //! in that folder, so its id is the same on every start) and waits until the SU's
 //! Scheduler-Location is on the gateway. Then it prints the URLs and the module id for people,
@@ -13,14 +13,14 @@
 //! (each unit its own process: `arweave-local`, `su`, `cu`, `mu` from beside `ao`) and the default
 //! (all in this process) run exactly the same configuration.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ao_arweave::{Bundler, ClientConfig, Gateway, HttpBundler, HttpGateway, TxQuery};
-use clap::{Args, Parser};
+use ao_local::{Builder, LocalComputer, Mode};
+use clap::Args;
 use serde_json::json;
 
 /// Default folder of the devnet's data, beside where the units put theirs by default.
@@ -58,6 +58,10 @@ pub struct DevnetArgs {
     /// `ao`) instead of all in this one.
     #[arg(long)]
     pub separate: bool,
+    /// CUs to run; above 1 they run behind the router (`ao-router`), which takes the CU port,
+    /// and CU i listens on the CU port plus 10 + 2i (data in `cu`, `cu-1`, `cu-2`, ...).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub cus: u16,
     /// Time between blocks of the local gateway (as `arweave-local --block-interval`).
     #[arg(long, default_value = "2s")]
     pub block_interval: String,
@@ -66,210 +70,39 @@ pub struct DevnetArgs {
     pub no_home_file: bool,
 }
 
-fn addr(port: u16) -> String {
-    format!("127.0.0.1:{port}")
-}
-
-fn grpc_port(port: u16) -> u16 {
-    if port == 0 { 0 } else { port + 1 }
-}
-
-fn dir(d: &Path) -> String {
-    d.display().to_string()
-}
-
-/// The flags of each unit, as its binary takes them.
-struct UnitFlags {
-    su: Vec<String>,
-    cu: Vec<String>,
-    mu: Vec<String>,
-}
-
-fn gateway_flags(a: &DevnetArgs) -> Vec<String> {
-    vec![
-        "arweave-local".into(),
-        "--data-dir".into(),
-        dir(&a.data_dir.join("arweave")),
-        "--http-addr".into(),
-        addr(a.gateway_port),
-        "--block-interval".into(),
-        a.block_interval.clone(),
-    ]
-}
-
-fn unit_flags(a: &DevnetArgs, gateway: &str, su_grpc: &str, cu_grpc: &str) -> UnitFlags {
-    let server = |name: &str, port: u16| {
-        vec![
-            name.to_string(),
-            "--data-dir".into(),
-            dir(&a.data_dir.join(name)),
-            "--http-addr".into(),
-            addr(port),
-            "--grpc-addr".into(),
-            addr(grpc_port(port)),
-            "--gateway-url".into(),
-            gateway.to_string(),
-        ]
-    };
-    let mut cu = server("cu", a.cu_port);
-    cu.extend(["--su-url".into(), su_grpc.to_string()]);
-    let mut mu = server("mu", a.mu_port);
-    mu.extend(["--cu-url".into(), cu_grpc.to_string()]);
-    UnitFlags {
-        su: server("su", a.su_port),
-        cu,
-        mu,
-    }
-}
-
-/// The addresses of a running devnet.
-struct Urls {
-    gateway: SocketAddr,
-    su: (SocketAddr, SocketAddr),
-    cu: (SocketAddr, SocketAddr),
-    mu: (SocketAddr, SocketAddr),
-    scheduler: String,
-    mu_address: String,
-}
-
-/// What to stop at the end.
-enum Running {
-    InProcess(Box<InProcess>),
-    Separate(Vec<(String, tokio::process::Child)>),
-}
-
-/// The units running in this process.
-struct InProcess {
-    gateway: ao_arweave::local::LocalGateway,
-    su: ao_su::RunningSu,
-    cu: ao_cu::RunningCu,
-    mu: ao_mu::RunningMu,
-}
-
-async fn start_in_process(a: &DevnetArgs) -> anyhow::Result<(Running, Urls)> {
-    let mut g = ao_arweave::local::Config::new(a.data_dir.join("arweave"));
-    g.http_addr = addr(a.gateway_port).parse()?;
-    g.block_interval = parse_interval(&a.block_interval)?;
-    let gateway = ao_arweave::local::serve(g)
-        .await
-        .with_context(|| format!("starting the local gateway on port {}", a.gateway_port))?;
-    let gw = gateway.url();
-    let su_flags = unit_flags(a, &gw, "", "").su;
-    let su = ao_su::serve(ao_su::SuArgs::try_parse_from(&su_flags)?.into_config()?)
-        .await
-        .context("starting the SU")?;
-    let su_grpc = format!("http://{}", su.grpc_addr);
-    let cu_flags = unit_flags(a, &gw, &su_grpc, "").cu;
-    let cu = ao_cu::serve(ao_cu::config::CuArgs::try_parse_from(&cu_flags)?.into_config()?)
-        .await
-        .context("starting the CU")?;
-    let cu_grpc = format!("http://{}", cu.grpc_addr);
-    let mu_flags = unit_flags(a, &gw, &su_grpc, &cu_grpc).mu;
-    let mu = ao_mu::serve(ao_mu::MuArgs::try_parse_from(&mu_flags)?.into_config()?)
-        .await
-        .context("starting the MU")?;
-    let urls = Urls {
-        gateway: gateway.http_addr(),
-        su: (su.http_addr, su.grpc_addr),
-        cu: (cu.http_addr, cu.grpc_addr),
-        mu: (mu.http_addr, mu.grpc_addr),
-        scheduler: su.address.clone(),
-        mu_address: mu.address.clone(),
-    };
-    let units = InProcess {
-        gateway,
-        su,
-        cu,
-        mu,
-    };
-    Ok((Running::InProcess(Box::new(units)), urls))
-}
-
 fn parse_interval(s: &str) -> anyhow::Result<Duration> {
     ao_arweave::local::parse_duration(s).map_err(|e| anyhow::anyhow!("--block-interval: {e}"))
 }
 
-/// Start a unit binary and read its ready line (`{"http": ..., "grpc": ...}`).
-async fn start_binary(
-    flags: &[String],
-    children: &mut Vec<(String, tokio::process::Child)>,
-) -> anyhow::Result<serde_json::Value> {
-    use tokio::io::AsyncBufReadExt;
-    let exe = std::env::current_exe().context("where is ao?")?;
-    let bin = exe.with_file_name(&flags[0]);
-    if !bin.exists() {
-        bail!(
-            "--separate needs the {} binary beside ao ({}); build it with `cargo build --release`",
-            flags[0],
-            bin.display()
-        );
-    }
-    let mut child = tokio::process::Command::new(&bin)
-        .args(&flags[1..])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+/// Start the units as `a` says: all in this process, or (`--separate`) the unit binaries beside
+/// `ao`.
+async fn start(a: &DevnetArgs) -> anyhow::Result<LocalComputer> {
+    // Refused here with the flag's name, before any unit starts.
+    parse_interval(&a.block_interval)?;
+    let mode = if a.separate {
+        let exe = std::env::current_exe().context("where is ao?")?;
+        let dir = exe.parent().context("the folder of ao")?.to_path_buf();
+        Mode::Separate(dir)
+    } else {
+        Mode::InProcess
+    };
+    Builder::new(&a.data_dir)
+        .mode(mode)
+        .gateway_port(a.gateway_port)
+        .su_port(a.su_port)
+        .cu_port(a.cu_port)
+        .mu_port(a.mu_port)
+        .cus(usize::from(a.cus))
+        .block_interval(a.block_interval.clone())
+        .start()
         .await
-        .with_context(|| format!("{} did not start within a minute", flags[0]))??
-        .with_context(|| format!("{} exited before it was ready", flags[0]))?;
-    children.push((flags[0].clone(), child));
-    serde_json::from_str(&line).with_context(|| format!("{}'s ready line {line:?}", flags[0]))
-}
-
-fn ready_addr(v: &serde_json::Value, key: &str) -> anyhow::Result<SocketAddr> {
-    v[key]
-        .as_str()
-        .context("ready line without the address")?
-        .parse()
-        .context("ready line address")
-}
-
-async fn start_separate(a: &DevnetArgs) -> anyhow::Result<(Running, Urls)> {
-    let mut children = Vec::new();
-    let g = start_binary(&gateway_flags(a), &mut children).await?;
-    let gateway = ready_addr(&g, "http")?;
-    let gw = format!("http://{gateway}");
-    let su = start_binary(&unit_flags(a, &gw, "", "").su, &mut children).await?;
-    let su = (ready_addr(&su, "http")?, ready_addr(&su, "grpc")?);
-    let su_grpc = format!("http://{}", su.1);
-    let cu = start_binary(&unit_flags(a, &gw, &su_grpc, "").cu, &mut children).await?;
-    let cu = (ready_addr(&cu, "http")?, ready_addr(&cu, "grpc")?);
-    let cu_grpc = format!("http://{}", cu.1);
-    let mu = start_binary(&unit_flags(a, &gw, &su_grpc, &cu_grpc).mu, &mut children).await?;
-    let mu = (ready_addr(&mu, "http")?, ready_addr(&mu, "grpc")?);
-    let http = ao_arweave::HttpClient::new(&ClientConfig::default())?
-        .reqwest()
-        .clone();
-    let info = |url: String| {
-        let http = http.clone();
-        async move {
-            let r = http.get(url).send().await?;
-            let v: serde_json::Value = serde_json::from_slice(&r.bytes().await?)?;
-            anyhow::Ok(v)
-        }
-    };
-    let scheduler = info(format!("http://{}/", su.0)).await?["address"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let mu_address = info(format!("http://{}/health", mu.0)).await?["address"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let urls = Urls {
-        gateway,
-        su,
-        cu,
-        mu,
-        scheduler,
-        mu_address,
-    };
-    Ok((Running::Separate(children), urls))
+        .with_context(|| {
+            if a.separate {
+                "starting the units (--separate runs the arweave-local, su, cu, router and mu binaries beside ao)"
+            } else {
+                "starting the units"
+            }
+        })
 }
 
 /// Publish the Lua module (idempotent: same key, same item, same id); its id.
@@ -310,76 +143,47 @@ async fn wait_for_location(gateway: &str, scheduler: &str) -> anyhow::Result<()>
     }
 }
 
-async fn stop(running: Running) {
-    match running {
-        Running::InProcess(units) => {
-            let InProcess {
-                gateway,
-                su,
-                cu,
-                mu,
-            } = *units;
-            mu.shutdown().await;
-            cu.shutdown().await;
-            su.shutdown().await;
-            gateway.shutdown().await;
-        }
-        Running::Separate(children) => {
-            // In reverse start order, each asked to stop (SIGTERM) and given time to do so.
-            for (name, mut child) in children.into_iter().rev() {
-                if let Some(pid) = child.id() {
-                    let _ = std::process::Command::new("kill")
-                        .arg("-TERM")
-                        .arg(pid.to_string())
-                        .status();
-                }
-                if tokio::time::timeout(Duration::from_secs(15), child.wait())
-                    .await
-                    .is_err()
-                {
-                    eprintln!("ao devnet: {name} did not stop in 15 s; killing it");
-                    let _ = child.kill().await;
-                }
-            }
-        }
-    }
-}
-
 async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("creating {}", a.data_dir.display()))?;
-    let (running, urls) = if a.separate {
-        start_separate(&a).await?
-    } else {
-        start_in_process(&a).await?
-    };
-    let gateway = format!("http://{}", urls.gateway);
+    let computer = start(&a).await?;
+    let urls = computer.urls().clone();
+    let gateway = urls.gateway_url();
     let ready = async {
         let module = publish_module(&a.data_dir, &gateway).await?;
         wait_for_location(&gateway, &urls.scheduler).await?;
-        anyhow::Ok(module)
+        let (Some(mu), Some(cu), Some(mu_admin), Some(mu_address)) =
+            (urls.mu, urls.cu(), urls.mu_admin, urls.mu_address.clone())
+        else {
+            bail!("the devnet started without its CU or MU");
+        };
+        anyhow::Ok((module, mu, *cu, mu_admin, mu_address))
     };
-    let module = match ready.await {
-        Ok(m) => m,
+    let (module, mu, cu, mu_admin, mu_address) = match ready.await {
+        Ok(r) => r,
         Err(e) => {
-            stop(running).await;
+            computer.stop().await;
             return Err(e);
         }
     };
-    let line = json!({
-        "mu": format!("http://{}", urls.mu.0),
-        "cu": format!("http://{}", urls.cu.0),
-        "su": format!("http://{}", urls.su.0),
+    let mut line = json!({
+        "mu": mu.http_url(),
+        "cu": cu.http_url(),
+        "su": urls.su.http_url(),
         "gateway": gateway,
         "module": module,
         "scheduler": urls.scheduler,
-        "mu_address": urls.mu_address,
+        "mu_address": mu_address,
+        "mu_admin": format!("http://{mu_admin}"),
         "grpc": {
-            "mu": format!("http://{}", urls.mu.1),
-            "cu": format!("http://{}", urls.cu.1),
-            "su": format!("http://{}", urls.su.1),
+            "mu": mu.grpc_url(),
+            "cu": cu.grpc_url(),
+            "su": urls.su.grpc_url(),
         },
     });
+    if urls.router.is_some() {
+        line["cus"] = json!(urls.cus.iter().map(|c| c.http_url()).collect::<Vec<_>>());
+    }
     let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     eprintln!(
         "ao devnet: the AO computer is running (data in {})",
@@ -390,11 +194,16 @@ async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
         s(&line["mu"]),
         s(&line["grpc"]["mu"])
     );
+    eprintln!("  MU admin (dead letters)    {}", s(&line["mu_admin"]));
     eprintln!(
         "  CU (results, dry-run)      {}   gRPC {}",
         s(&line["cu"]),
         s(&line["grpc"]["cu"])
     );
+    if let Some(cus) = line["cus"].as_array() {
+        let cus: Vec<String> = cus.iter().map(s).collect();
+        eprintln!("  CU pool behind that router {}", cus.join(" "));
+    }
     eprintln!(
         "  SU (schedules)             {}   gRPC {}",
         s(&line["su"]),
@@ -403,7 +212,7 @@ async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
     eprintln!("  gateway (Arweave)          {gateway}");
     eprintln!("  Lua module                 {module}");
     eprintln!("  scheduler                  {}", urls.scheduler);
-    eprintln!("  MU wallet (Authority)      {}", urls.mu_address);
+    eprintln!("  MU wallet (Authority)      {mu_address}");
     eprintln!("Try: ao spawn --name hello; then ao console <process id>. Ctrl-C stops.");
     let text = line.to_string();
     std::fs::write(a.data_dir.join("devnet.json"), &text)?;
@@ -417,12 +226,12 @@ async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
     }
     if let Err(e) = outln!("{text}") {
         // Nobody reads the ready line (`ao devnet | true`): stop the units cleanly, end quietly.
-        stop(running).await;
+        computer.stop().await;
         return Err(e);
     }
     ao_runtime::shutdown_signal().await;
     eprintln!("ao devnet: stopping");
-    stop(running).await;
+    computer.stop().await;
     Ok(())
 }
 
@@ -432,6 +241,19 @@ pub fn run(a: DevnetArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(devnet(a))?;
+    rt.block_on(async {
+        // In one process the units share one tracer, so their spans are one service; with
+        // --separate each unit binary exports as its own (`ao-mu`, `ao-su`, ...).
+        let _telemetry = if !a.separate && ao_runtime::telemetry::wanted(|n| std::env::var(n).ok())
+        {
+            Some(ao_runtime::init_logging(
+                ao_runtime::LogFormat::Text,
+                "ao-devnet",
+            )?)
+        } else {
+            None
+        };
+        devnet(a).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -90,3 +90,43 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids are base64url, so one in 64 starts with `-`; clap must not read it as a flag (a
+    /// CI run failed on `ao console -B…`).
+    #[test]
+    fn ids_and_text_that_start_with_a_dash_are_values() {
+        let pid = "-BxoRjcmWJAqsuG6PbwgaQ1Kp_lYc4Q8qnpj6WXH9kk";
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("ao").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        };
+        let Command::Console(c) = parse(&["console", pid, "--devnet-file", "f"]).command else {
+            panic!("not console");
+        };
+        assert_eq!(c.pid, pid);
+        let Command::Send(s) = parse(&["send", pid, "--data", "-5", "--action", "A"]).command
+        else {
+            panic!("not send");
+        };
+        assert_eq!((s.pid.as_str(), s.data.as_deref()), (pid, Some("-5")));
+        let Command::Result(r) = parse(&["result", pid, "-x"]).command else {
+            panic!("not result");
+        };
+        assert_eq!((r.pid.as_str(), r.message.as_str()), (pid, "-x"));
+        let Command::Spawn(s) = parse(&["spawn", "--module", pid, "--scheduler", "-s"]).command
+        else {
+            panic!("not spawn");
+        };
+        assert_eq!(s.module.as_deref(), Some(pid));
+        assert_eq!(s.scheduler.as_deref(), Some("-s"));
+        // Flags still read as flags.
+        assert!(
+            Cli::try_parse_from(["ao", "console", "--help"])
+                .is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayHelp)
+        );
+    }
+}

@@ -22,7 +22,7 @@ use crate::client::{self, Connection, parse_id, parse_tags};
 #[derive(Args, Debug)]
 pub struct SpawnArgs {
     /// The module the process runs (default: the devnet file's `module`).
-    #[arg(long, env = "AO_MODULE", value_name = "ID")]
+    #[arg(long, env = "AO_MODULE", value_name = "ID", allow_hyphen_values = true)]
     pub module: Option<String>,
     /// The process's name (its `Name` tag; aos shows it in the prompt).
     #[arg(long)]
@@ -31,14 +31,19 @@ pub struct SpawnArgs {
     #[arg(long = "tag", value_name = "NAME=VALUE")]
     pub tags: Vec<String>,
     /// The process's data (with `--tag On-Boot=Data`, Lua that aos runs at boot).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub data: Option<String>,
     /// The SU's address, the process's `Scheduler` (default: the devnet file's `scheduler`).
-    #[arg(long, env = "AO_SCHEDULER", value_name = "ADDRESS")]
+    #[arg(
+        long,
+        env = "AO_SCHEDULER",
+        value_name = "ADDRESS",
+        allow_hyphen_values = true
+    )]
     pub scheduler: Option<String>,
     /// An `Authority` whose pushed messages the process trusts; repeat for more. The devnet
     /// file's MU address is always added.
-    #[arg(long = "authority", value_name = "ADDRESS")]
+    #[arg(long = "authority", value_name = "ADDRESS", allow_hyphen_values = true)]
     pub authorities: Vec<String>,
     #[command(flatten)]
     pub connection: Connection,
@@ -48,6 +53,7 @@ pub struct SpawnArgs {
 #[derive(Args, Debug)]
 pub struct SendArgs {
     /// The process id.
+    #[arg(allow_hyphen_values = true)]
     pub pid: String,
     /// The message's `Action` tag.
     #[arg(long)]
@@ -56,7 +62,7 @@ pub struct SendArgs {
     #[arg(long = "tag", value_name = "NAME=VALUE")]
     pub tags: Vec<String>,
     /// The message's data.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub data: Option<String>,
     /// Wait for the CU's result and print it after the id.
     #[arg(long)]
@@ -69,8 +75,10 @@ pub struct SendArgs {
 #[derive(Args, Debug)]
 pub struct ResultArgs {
     /// The process id.
+    #[arg(allow_hyphen_values = true)]
     pub pid: String,
     /// The message id (`ao send` prints it; the process id itself gives the boot result).
+    #[arg(allow_hyphen_values = true)]
     pub message: String,
     #[command(flatten)]
     pub connection: Connection,
@@ -80,6 +88,7 @@ pub struct ResultArgs {
 #[derive(Args, Debug)]
 pub struct DryrunArgs {
     /// The process id.
+    #[arg(allow_hyphen_values = true)]
     pub pid: String,
     /// The message's `Action` tag.
     #[arg(long)]
@@ -88,7 +97,7 @@ pub struct DryrunArgs {
     #[arg(long = "tag", value_name = "NAME=VALUE")]
     pub tags: Vec<String>,
     /// The message's data.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub data: Option<String>,
     #[command(flatten)]
     pub connection: Connection,
@@ -100,6 +109,7 @@ pub struct LoadArgs {
     /// The Lua file, sent as the data of an `Action: Eval` message.
     pub file: PathBuf,
     /// The process id (its Owner must be this wallet: aos evaluates only the Owner's Evals).
+    #[arg(allow_hyphen_values = true)]
     pub pid: String,
     #[command(flatten)]
     pub connection: Connection,

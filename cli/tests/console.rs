@@ -8,9 +8,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ao_arweave::local::{self, LocalGateway};
-use ao_arweave::{Bundler, ClientConfig, HttpGateway};
+use ao_arweave::Bundler;
 use ao_core::wallet::{Wallet, WalletKind};
+use ao_local::LocalComputer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin};
@@ -21,9 +21,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// A local computer and a HOME whose `~/.ao/devnet.json` points at it.
 struct Net {
     dir: tempfile::TempDir,
-    gateway: LocalGateway,
-    su: ao_su::RunningSu,
-    cu: ao_cu::RunningCu,
+    /// The gateway, SU and CU, in this process (`ao-local`).
+    computer: LocalComputer,
     home: PathBuf,
     module: String,
     mu_address: String,
@@ -31,31 +30,25 @@ struct Net {
 
 async fn net() -> Net {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut g = local::Config::new(dir.path().join("gateway"));
-    g.http_addr = "127.0.0.1:0".parse().expect("addr");
-    g.block_interval = Duration::ZERO;
-    let gateway = local::serve(g).await.expect("gateway");
-    let su_wallet = Wallet::generate(WalletKind::Ed25519).expect("wallet");
-    let mut s =
-        ao_su::Config::new(dir.path().join("su"), su_wallet, &gateway.url()).expect("su config");
-    s.http_addr = "127.0.0.1:0".parse().expect("addr");
-    s.grpc_addr = "127.0.0.1:0".parse().expect("addr");
-    let su = ao_su::serve(s).await.expect("su");
+    let computer = ao_local::Builder::new(dir.path())
+        .block_interval("0")
+        .mu(false)
+        .start()
+        .await
+        .expect("gateway, SU and CU");
     let publisher = Wallet::generate(WalletKind::Ed25519).expect("wallet");
     let module = ao_module_lua::module_builder()
         .sign(&publisher)
         .expect("module item");
-    gateway.upload(module.item()).await.expect("publish module");
-    let gw = HttpGateway::new(&gateway.url(), &ClientConfig::default()).expect("gateway client");
-    let mut c = ao_cu::Config::new(
-        dir.path().join("cu"),
-        format!("http://{}", su.grpc_addr),
-        Arc::new(gw),
-        "CU-ADDRESS".into(),
-    );
-    c.http_addr = "127.0.0.1:0".parse().expect("addr");
-    c.grpc_addr = "127.0.0.1:0".parse().expect("addr");
-    let cu = ao_cu::serve(c).await.expect("cu");
+    computer
+        .gateway()
+        .expect("in-process gateway")
+        .upload(module.item())
+        .await
+        .expect("publish module");
+    let urls = computer.urls();
+    let su = urls.su.http_url();
+    let cu = urls.cus.first().expect("a CU").http_url();
 
     let home = dir.path().join("home");
     std::fs::create_dir_all(home.join(".ao")).expect("home");
@@ -64,15 +57,13 @@ async fn net() -> Net {
         .expect("wallet")
         .address();
     let devnet = json!({
-        "mu": su.url(), "cu": cu.url(), "su": su.url(), "gateway": gateway.url(),
-        "module": module.id(), "scheduler": su.address, "mu_address": mu_address,
+        "mu": su, "cu": cu, "su": su, "gateway": urls.gateway_url(),
+        "module": module.id(), "scheduler": urls.scheduler, "mu_address": mu_address,
     });
     std::fs::write(home.join(".ao/devnet.json"), devnet.to_string()).expect("devnet file");
     Net {
         dir,
-        gateway,
-        su,
-        cu,
+        computer,
         home,
         module: module.id(),
         mu_address,
@@ -81,9 +72,7 @@ async fn net() -> Net {
 
 impl Net {
     async fn close(self) {
-        self.cu.shutdown().await;
-        self.su.shutdown().await;
-        self.gateway.shutdown().await;
+        self.computer.stop().await;
         drop(self.dir);
     }
 }

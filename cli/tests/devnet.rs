@@ -3,25 +3,16 @@
 //! monitor, unmonitor), it stops cleanly on SIGTERM, and a restart on the same folder has every
 //! process intact.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A running `ao devnet`, killed if a test fails before stopping it (so no devnet outlives its
-/// test).
-struct Devnet(Option<Child>);
+mod common;
 
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::{Ao, Devnet, get_json, stop};
 
 /// Longest a console test waits for something to show.
 const SHOW_TIMEOUT: Duration = Duration::from_secs(180);
@@ -33,54 +24,17 @@ fn devnet(dir: &std::path::Path, separate: bool) -> (Devnet, Value) {
 
 /// [`devnet`] with these environment variables (the units' `AO_*` settings) for it.
 fn devnet_with(dir: &std::path::Path, separate: bool, env: &[(&str, &str)]) -> (Devnet, Value) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ao"));
-    cmd.envs(env.iter().copied());
-    cmd.args(["devnet", "--data-dir"])
-        .arg(dir)
-        .args([
-            "--gateway-port",
-            "0",
-            "--su-port",
-            "0",
-            "--cu-port",
-            "0",
-            "--mu-port",
-            "0",
-            "--no-home-file",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if separate {
-        cmd.arg("--separate");
-    }
-    let mut child = cmd.spawn().expect("start ao devnet");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("ready line");
-    let v: Value = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("ao devnet printed {line:?}, not its JSON line: {e}"));
-    for key in ["mu", "cu", "su", "gateway", "module", "scheduler"] {
-        assert!(
-            v[key].as_str().is_some_and(|s| !s.is_empty()),
-            "{key} in {v}"
-        );
-    }
-    (Devnet(Some(child)), v)
+    devnet_full(dir, separate, env, &[])
 }
 
-/// Stop it as a user does (SIGTERM) and check that it exits cleanly.
-fn stop(mut devnet: Devnet) {
-    let Some(mut child) = devnet.0.take() else {
-        return;
-    };
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = child.wait().expect("wait");
-    assert!(exit.success(), "ao devnet stopped with {exit}");
+/// [`devnet_with`] with more flags for `ao devnet`.
+fn devnet_full(
+    dir: &std::path::Path,
+    separate: bool,
+    env: &[(&str, &str)],
+    flags: &[&str],
+) -> (Devnet, Value) {
+    common::start_devnet(dir, separate, env, flags)
 }
 
 fn aoconnect(v: &Value) -> Vec<Value> {
@@ -113,6 +67,12 @@ fn aoconnect(v: &Value) -> Vec<Value> {
     lines
 }
 
+/// `GET /dead-letters` on the devnet's MU admin listener (its `mu_admin` address), over a plain
+/// socket: the operator's address the devnet prints must be the one that answers.
+fn admin_dead_letters(v: &Value) -> Value {
+    get_json(v["mu_admin"].as_str().unwrap_or_default(), "/dead-letters")
+}
+
 fn step<'a>(lines: &'a [Value], name: &str) -> &'a Value {
     lines
         .iter()
@@ -124,6 +84,7 @@ fn step<'a>(lines: &'a [Value], name: &str) -> &'a Value {
 fn aoconnect_drives_ao_devnet_and_a_restart_keeps_every_process() {
     let dir = tempfile::tempdir().expect("tmp");
     let (child, v) = devnet(dir.path(), false);
+    assert_eq!(admin_dead_letters(&v), serde_json::json!([]));
     let lines = aoconnect(&v);
 
     let pid = step(&lines, "spawn")["pid"]
@@ -171,26 +132,51 @@ fn aoconnect_drives_ao_devnet_and_a_restart_keeps_every_process() {
     stop(child);
 }
 
+/// `--cus 3 --separate`: three CU binaries behind the router binary; the printed `cu` is the
+/// router, `cus` its members, and a process's result comes from the member `/route` names.
+#[test]
+fn three_cus_behind_the_router_with_cus() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (child, v) = devnet_full(&dir.path().join("net"), true, &[], &["--cus", "3"]);
+    let cus: Vec<String> = v["cus"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no cus in {v}"))
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(cus.len(), 3, "{v}");
+    let router = v["cu"].as_str().expect("cu");
+    assert!(
+        !cus.iter().any(|c| c == router),
+        "the cu is the router: {v}"
+    );
+    let ao = Ao::new(&v, dir.path());
+    let ao = |args: &[&str]| ao.run(args);
+    let pid = ao(&["spawn", "--name", "pooled"]);
+    let out = ao(&[
+        "send",
+        &pid,
+        "--action",
+        "Eval",
+        "--data",
+        "return 6 * 7",
+        "--wait",
+    ]);
+    assert!(out.contains("\"42\""), "{out}");
+    // The router names the owner, one of the members.
+    let route = get_json(router, &format!("/route/{pid}"));
+    let owner = route["owner"].as_str().unwrap_or_default();
+    assert!(cus.iter().any(|c| c == owner), "{route}");
+    stop(child);
+}
+
 #[test]
 fn each_unit_as_its_own_process_with_separate() {
     let dir = tempfile::tempdir().expect("tmp");
     let (child, v) = devnet(&dir.path().join("net"), true);
-    std::fs::write(dir.path().join("devnet.json"), v.to_string()).expect("devnet file");
-    let ao = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ao"))
-            .args(args)
-            .arg("--devnet-file")
-            .arg(dir.path().join("devnet.json"))
-            .env("HOME", dir.path())
-            .output()
-            .expect("ao");
-        assert!(
-            out.status.success(),
-            "ao {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    assert!(admin_dead_letters(&v).is_array());
+    let ao = Ao::new(&v, dir.path());
+    let ao = |args: &[&str]| ao.run(args);
     let pid = ao(&["spawn", "--name", "separate"]);
     let out = ao(&[
         "send",

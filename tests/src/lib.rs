@@ -1,11 +1,15 @@
 //! End-to-end tests of ao-rs. The tests live in `tests/tests/*.rs`; this library holds what they
-//! share: where the shared fixtures are, and how to run the public JS
-//! libraries (installed by `scripts/test.sh`) that check us from outside.
+//! share: where the shared fixtures are, how to run the public JS libraries (installed by
+//! `scripts/test.sh`) that check us from outside, the drain scenario every unit is held to
+//! (`drain`), and the Lua test module (`modules`).
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+pub mod drain;
+pub mod modules;
 
 /// The ANS-104 fixtures folder: `$AO_FIXTURES`, else `shared/fixtures/ans104` beside the clone.
 pub fn fixtures() -> PathBuf {
