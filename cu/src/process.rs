@@ -30,14 +30,14 @@ use tokio::sync::Mutex;
 use crate::cron::{Boundary, Clock, CronWalk, Crons, Now, parse_crons};
 use crate::error::CuError;
 use crate::handoff::{Hints, PeerSource};
-use crate::loader::{CompiledModule, Evaluation, ModuleFormat, Options, Runtime, format};
+use crate::loader::{CompiledModule, ModuleFormat, Options, Runtime, format};
 use crate::message::{
     Parts, Slot, cron_message_json, env_json, item_parts, message_json, result_json,
 };
 use crate::metrics::Metrics;
 use crate::schedule_source::ScheduleSource;
 use crate::store::{Checkpoint, Listing, Page, Store, StoredResult};
-use crate::worker::{DEFAULT_WORKERS, Worker, WorkerPool};
+use crate::worker::{DEFAULT_WORKERS, Pending, Timed, Worker, WorkerPool};
 
 /// Messages between memory checkpoints when not configured: a restart re-evaluates at most this
 /// many messages, and a checkpoint (a copy of memory into RocksDB) is rare enough not to matter.
@@ -72,6 +72,12 @@ pub const CRON_NOW_LAG_MS: i64 = 1000;
 /// it on a blocking thread, so a few at a time keep every core busy while the disk takes the
 /// writes, without holding thousands of memory copies at once.
 pub const FLUSH_CONCURRENCY: usize = 8;
+
+/// Messages queued on a process's evaluation thread ahead of the one it evaluates, during a
+/// replay: the thread always finds its next message ready while the async side reads the
+/// schedule, builds message JSON and stores results (on a cold replay of small messages that work
+/// is as long as the evaluation itself), and a failed evaluation wastes at most this many sends.
+pub const PIPELINE_DEPTH: usize = 32;
 
 /// Cron messages generated (and evaluated) per step, bounding memory when a process with a
 /// 1-second cron catches up on a long gap.
@@ -162,10 +168,50 @@ struct Loaded {
     last_eval: Boundary,
     since_checkpoint: u64,
     gas_since_checkpoint: u64,
+    /// Checkpoints queued or written so far: a queued message's gas counts toward the next
+    /// checkpoint only if none was queued after it.
+    checkpoints_queued: u64,
     /// The process message a cold start may have to evaluate before the schedule
     /// ([`crate::cold_start`]); taken at the first entry (or the first cron), `None` once
     /// decided or when resuming from a checkpoint.
     boot: Option<Value>,
+    /// Messages and checkpoint copies sent to the worker thread and not yet collected, in the
+    /// order sent ([`Evaluator::submit`]); empty whenever the slot's lock is free.
+    queue: std::collections::VecDeque<Queued>,
+    /// The store write of this process's last results (and checkpoint), running on a blocking
+    /// thread while evaluation goes on ([`Evaluator::start_save`]); `None` whenever the slot's
+    /// lock is free.
+    saving: Option<tokio::task::JoinHandle<Result<Option<Checkpoint>, CuError>>>,
+}
+
+/// A message about to be sent to a process's worker thread ([`Evaluator::submit`]).
+struct Next {
+    /// The message JSON.
+    msg: Value,
+    /// Where its result will be stored (the result filled in when the answer comes).
+    record: StoredResult,
+    /// Its `cu.evaluate` span (none for a cron).
+    span: tracing::Span,
+}
+
+/// What was sent to a process's worker thread and is collected in order by
+/// [`Evaluator::collect_one`].
+enum Queued {
+    /// A message; its result record (the result filled in when the answer comes) and its trace
+    /// spans (`cu.evaluate` and `cu.loader` inside it, closed when the answer comes).
+    Message {
+        answer: Pending<Timed>,
+        record: StoredResult,
+        spans: (tracing::Span, tracing::Span),
+        /// `checkpoints_queued` when it was sent.
+        window: u64,
+    },
+    /// The memory copy of a checkpoint taken between two messages, and its place in the
+    /// schedule (its `memory` filled in when the copy comes).
+    Checkpoint {
+        memory: Pending<Option<Vec<u8>>>,
+        checkpoint: Checkpoint,
+    },
 }
 
 /// A process's place in the CU: empty until first used, then its loaded state, behind the lock
@@ -584,7 +630,10 @@ impl Evaluator {
             last_eval: origin,
             since_checkpoint: 0,
             gas_since_checkpoint: 0,
+            checkpoints_queued: 0,
             boot: Some(crate::cold_start::process_message_json(&record)),
+            queue: std::collections::VecDeque::new(),
+            saving: None,
         };
         let mut from_arweave = false;
         let mut from_peer = false;
@@ -861,9 +910,13 @@ impl Evaluator {
             // The pool's bound on the age of its Arweave checkpoints (`--checkpoint-max-age`):
             // a checkpoint now, before `checkpoint_every`, when this process's is due.
             // (Checkpoints taken after crons are never uploaded: see `maybe_upload`.)
+            // And the gas bound (`checkpoint_gas`): gas is known only once a message is
+            // evaluated, after the next ones were queued, so a checkpoint it calls for comes with
+            // the next queued message or here, at the end.
             let due = p.since_checkpoint > 0
-                && p.walk.produced == 0
-                && self.arweave.as_ref().is_some_and(|a| a.upload_due(pid));
+                && (p.gas_since_checkpoint >= self.config.checkpoint_gas
+                    || (p.walk.produced == 0
+                        && self.arweave.as_ref().is_some_and(|a| a.upload_due(pid))));
             result = self.save(&raw, p, std::mem::take(&mut pending), due).await;
         }
         match result {
@@ -929,6 +982,9 @@ impl Evaluator {
                 self.crons_until(pid, raw, p, now, pending).await?;
             }
         }
+        while !p.queue.is_empty() {
+            self.collect_one(pid, raw, p, pending).await?;
+        }
         Ok(())
     }
 
@@ -953,36 +1009,148 @@ impl Evaluator {
             process = pid,
             "the schedule does not start with the process: evaluating the process message first"
         );
-        let eval = self.run_message(p, msg).await?;
+        let (eval, _) = self.run_message(p, msg).await?;
         if let Some(e) = &eval.error {
             tracing::warn!(process = pid, "the process message failed: {e}");
         }
         Ok(())
     }
 
-    async fn run_message(&self, p: &Loaded, msg: Value) -> Result<Evaluation, CuError> {
-        use tracing::Instrument;
-        let started = Instant::now();
-        let span = if ao_runtime::telemetry::enabled() {
-            tracing::info_span!(
-                "cu.loader",
-                ao.module.id = %p.module_id,
-                ao.module.format = %p.module_format,
-            )
-        } else {
-            tracing::Span::none()
-        };
-        let eval = p
+    /// Evaluate one message now, after whatever is queued (the process message of a cold
+    /// start, which has no result to store).
+    async fn run_message(&self, p: &Loaded, msg: Value) -> Result<Timed, CuError> {
+        let (eval, took) = p
             .worker
             .evaluate(msg, p.env.clone())
-            .instrument(span)
             .await
             .map_err(module_error)?;
-        self.metrics.eval_seconds.observe_since(started);
+        self.metrics.eval_seconds.observe_duration(took);
         if eval.error.is_some() {
             Metrics::inc(&self.metrics.errors);
         }
-        Ok(eval)
+        Ok((eval, took))
+    }
+
+    /// The `cu.loader` span of a message, inside `parent` (its `cu.evaluate`; a cron has none,
+    /// so the current span). Queued messages open it when sent, so its duration includes the
+    /// wait behind earlier messages; `ao.eval_ms` is the evaluation alone.
+    fn loader_span(p: &Loaded, parent: &tracing::Span) -> tracing::Span {
+        if !ao_runtime::telemetry::enabled() {
+            return tracing::Span::none();
+        }
+        let parent = if parent.is_none() {
+            tracing::Span::current().id()
+        } else {
+            parent.id()
+        };
+        tracing::info_span!(
+            parent: parent,
+            "cu.loader",
+            ao.module.id = %p.module_id,
+            ao.module.format = %p.module_format,
+            ao.eval_ms = tracing::field::Empty,
+        )
+    }
+
+    /// Send `msg` to the process's thread behind what is queued, with the record its result
+    /// will be stored in; then, when a checkpoint is due after it, the copy of the memory as it
+    /// will be then. Collects the oldest answers first while the queue is full. The caller has
+    /// already moved `p` past the message (nonce, cron walk), so a checkpoint queued here
+    /// records the schedule position right after it.
+    async fn submit(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        next: Next,
+        pending: &mut Vec<StoredResult>,
+    ) -> Result<(), CuError> {
+        let Next {
+            msg,
+            record,
+            span: evaluate_span,
+        } = next;
+        while p.queue.len() >= PIPELINE_DEPTH {
+            self.collect_one(pid, raw, p, pending).await?;
+        }
+        let loader_span = Self::loader_span(p, &evaluate_span);
+        let answer = p.worker.submit(msg, p.env.clone()).map_err(module_error)?;
+        p.queue.push_back(Queued::Message {
+            answer,
+            record,
+            spans: (evaluate_span, loader_span),
+            window: p.checkpoints_queued,
+        });
+        p.since_checkpoint += 1;
+        // Gas is counted as answers come, so this sees it up to `PIPELINE_DEPTH` messages late
+        // (and the end of `evaluate_in` checks it once more): the gas bound bounds a
+        // recomputation, it need not fall on the exact message.
+        if (p.since_checkpoint >= self.config.checkpoint_every
+            || p.gas_since_checkpoint >= self.config.checkpoint_gas)
+            && let Some(checkpoint) = checkpoint_at(p, Vec::new())
+        {
+            let memory = p.worker.submit_memory().map_err(module_error)?;
+            p.queue.push_back(Queued::Checkpoint { memory, checkpoint });
+            p.since_checkpoint = 0;
+            p.gas_since_checkpoint = 0;
+            p.checkpoints_queued += 1;
+        }
+        Ok(())
+    }
+
+    /// Take the oldest answer of the queue: a message's result joins `pending`; a checkpoint's
+    /// memory is stored with every result before it.
+    async fn collect_one(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        pending: &mut Vec<StoredResult>,
+    ) -> Result<(), CuError> {
+        match p.queue.pop_front() {
+            None => Ok(()),
+            Some(Queued::Message {
+                answer,
+                mut record,
+                spans: (evaluate_span, loader_span),
+                window,
+            }) => {
+                let (eval, took) = answer.wait().await.map_err(module_error)?;
+                self.metrics.eval_seconds.observe_duration(took);
+                loader_span.record("ao.eval_ms", took.as_secs_f64() * 1000.0);
+                drop(loader_span);
+                evaluate_span.record("ao.gas_used", eval.gas_used);
+                if eval.error.is_some() {
+                    Metrics::inc(&self.metrics.errors);
+                    evaluate_span.record("otel.status_code", "ERROR");
+                }
+                if record.cron.is_some() {
+                    Metrics::inc(&self.metrics.crons);
+                } else {
+                    Metrics::inc(&self.metrics.messages);
+                }
+                if window == p.checkpoints_queued {
+                    p.gas_since_checkpoint = p
+                        .gas_since_checkpoint
+                        .saturating_add(eval.gas_used.unwrap_or(0));
+                }
+                record.result = result_json(&eval);
+                pending.push(record);
+                Ok(())
+            }
+            Some(Queued::Checkpoint {
+                memory,
+                mut checkpoint,
+            }) => {
+                checkpoint.memory = memory
+                    .wait()
+                    .await
+                    .map_err(module_error)?
+                    .unwrap_or_default();
+                self.start_save(pid, raw, p, std::mem::take(pending), Some(checkpoint), true)
+                    .await
+            }
+        }
     }
 
     /// Evaluate the cron messages due before `right` (ms).
@@ -1008,23 +1176,25 @@ impl Evaluator {
             let first_sub = p.walk.produced - batch.len() as u64 + 1;
             for (i, cron) in batch.into_iter().enumerate() {
                 let msg = cron_message_json(pid, &p.owner, &cron);
-                let eval = self.run_message(p, msg).await?;
-                Metrics::inc(&self.metrics.crons);
-                pending.push(StoredResult {
+                let record = StoredResult {
                     message_id: String::new(),
                     assignment_id: String::new(),
                     nonce: p.last.map_or(0, |l| l.nonce),
                     sub: first_sub + i as u64,
                     cron: Some(cron.cron),
                     timestamp: cron.timestamp,
-                    result: result_json(&eval),
-                });
+                    result: Value::Null,
+                };
                 p.last_eval = Boundary {
                     timestamp: cron.timestamp,
                     height: cron.block_height,
                 };
-                self.count_and_maybe_checkpoint(raw, p, pending, eval.gas_used)
-                    .await?;
+                let next = Next {
+                    msg,
+                    record,
+                    span: tracing::Span::none(),
+                };
+                self.submit(pid, raw, p, next, pending).await?;
             }
         }
     }
@@ -1069,24 +1239,15 @@ impl Evaluator {
         let parts: Parts<'_> = item_parts(&item, &target_id);
         let msg = message_json(&parts, Some(&slot_fields), false);
         let span = self.eval_span(pid, raw, &entry, &item);
-        let eval = {
-            use tracing::Instrument;
-            self.run_message(p, msg).instrument(span.clone()).await?
-        };
-        span.record("ao.gas_used", eval.gas_used);
-        if eval.error.is_some() {
-            span.record("otel.status_code", "ERROR");
-        }
-        Metrics::inc(&self.metrics.messages);
-        pending.push(StoredResult {
+        let record = StoredResult {
             message_id: item.id.clone(),
             assignment_id: assignment.id.clone(),
             nonce: entry.nonce,
             sub: 0,
             cron: None,
             timestamp: entry.timestamp_ms,
-            result: result_json(&eval),
-        });
+            result: Value::Null,
+        };
         let at = Boundary {
             timestamp: entry.timestamp_ms,
             height: entry.block_height,
@@ -1101,7 +1262,7 @@ impl Evaluator {
         p.walk = CronWalk::new(at);
         p.blocks.retain(|b| b.timestamp > at.timestamp);
         p.last_eval = at;
-        self.count_and_maybe_checkpoint(raw, p, pending, eval.gas_used)
+        self.submit(pid, raw, p, Next { msg, record, span }, pending)
             .await
     }
 
@@ -1145,26 +1306,8 @@ impl Evaluator {
         }
     }
 
-    async fn count_and_maybe_checkpoint(
-        &self,
-        raw: &[u8; 32],
-        p: &mut Loaded,
-        pending: &mut Vec<StoredResult>,
-        gas: Option<u64>,
-    ) -> Result<(), CuError> {
-        p.since_checkpoint += 1;
-        p.gas_since_checkpoint = p.gas_since_checkpoint.saturating_add(gas.unwrap_or(0));
-        if p.since_checkpoint >= self.config.checkpoint_every
-            || p.gas_since_checkpoint >= self.config.checkpoint_gas
-        {
-            self.save(raw, p, std::mem::take(pending), true).await?;
-        }
-        Ok(())
-    }
-
-    /// Store `results`, with a checkpoint of the process's memory when `checkpoint` is set.
-    /// The memory is copied on the process's worker thread, and hashed and written (a synced
-    /// write of up to gigabytes) on a blocking thread: never on the async runtime's workers.
+    /// Store `results`, with a checkpoint of the process's memory when `checkpoint` is set, and
+    /// wait until they (and every earlier write of the process) are stored.
     async fn save(
         &self,
         raw: &[u8; 32],
@@ -1185,52 +1328,69 @@ impl Evaluator {
         checkpoint: bool,
         sync: bool,
     ) -> Result<(), CuError> {
-        let cp = match (checkpoint, p.last) {
-            (true, Some(last)) => {
-                let memory = p
-                    .worker
-                    .memory()
-                    .await
-                    .map_err(module_error)?
-                    .unwrap_or_default();
-                Some(Checkpoint {
-                    // Hashed on the blocking thread below.
-                    memory_sha256: [0; 32],
-                    nonce: last.nonce,
-                    timestamp: last.at.timestamp,
-                    block_height: last.at.height,
-                    hash_chain: last.hash_chain,
-                    assignment_id: last.assignment_id,
-                    crons_done: p.walk.produced,
-                    last_timestamp: p.last_eval.timestamp,
-                    last_block_height: p.last_eval.height,
-                    memory,
-                })
-            }
-            _ => None,
+        let cp = if checkpoint && p.last.is_some() {
+            let memory = p
+                .worker
+                .memory()
+                .await
+                .map_err(module_error)?
+                .unwrap_or_default();
+            checkpoint_at(p, memory)
+        } else {
+            None
         };
-        if results.is_empty() && cp.is_none() {
-            return Ok(());
-        }
-        let store = Arc::clone(&self.store);
-        let pid = *raw;
-        let cp = tokio::task::spawn_blocking(move || {
-            let cp = cp.map(|mut c| {
-                c.memory_sha256 = Sha256::digest(&c.memory).into();
-                c
-            });
-            store
-                .save_with(&pid, &results, cp.as_ref(), sync)
-                .map(|()| cp)
-        })
-        .await
-        .map_err(|e| CuError::Storage(format!("the store write stopped: {e}")))??;
-        if let (Some(a), Some(c)) = (&self.arweave, &cp) {
-            a.maybe_upload(&b64url(raw), &p.module_id, c);
-        }
         if cp.is_some() {
             p.since_checkpoint = 0;
             p.gas_since_checkpoint = 0;
+            p.checkpoints_queued += 1;
+        }
+        let pid = b64url(raw);
+        self.start_save(&pid, raw, p, results, cp, sync).await?;
+        self.finish_save(&pid, p).await
+    }
+
+    /// Write `results` (and `checkpoint`) on a blocking thread once the process's previous
+    /// write is done, without waiting for this one: the memory is hashed and written (a synced
+    /// write of up to gigabytes) while evaluation goes on, never on the async runtime's workers.
+    /// Writes of one process stay in order, so a checkpoint never overwrites a newer one.
+    async fn start_save(
+        &self,
+        pid: &str,
+        raw: &[u8; 32],
+        p: &mut Loaded,
+        results: Vec<StoredResult>,
+        checkpoint: Option<Checkpoint>,
+        sync: bool,
+    ) -> Result<(), CuError> {
+        self.finish_save(pid, p).await?;
+        if results.is_empty() && checkpoint.is_none() {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let raw = *raw;
+        p.saving = Some(tokio::task::spawn_blocking(move || {
+            let cp = checkpoint.map(|mut c| {
+                c.memory_sha256 = Sha256::digest(&c.memory).into();
+                c
+            });
+            store.save_with(&raw, &results, cp.as_ref(), sync)?;
+            Ok(cp)
+        }));
+        Ok(())
+    }
+
+    /// Wait for the process's write in progress, if any; then offer its checkpoint to Arweave.
+    async fn finish_save(&self, pid: &str, p: &mut Loaded) -> Result<(), CuError> {
+        let Some(saving) = p.saving.take() else {
+            return Ok(());
+        };
+        let cp = saving
+            .await
+            .map_err(|e| CuError::Storage(format!("the store write stopped: {e}")))??;
+        if let Some(c) = &cp {
+            if let Some(a) = &self.arweave {
+                a.maybe_upload(pid, &p.module_id, c);
+            }
             Metrics::inc(&self.metrics.checkpoints);
         }
         Ok(())
@@ -1705,6 +1865,26 @@ impl State {
             memory: Vec::new(),
         })
     }
+}
+
+/// A checkpoint of `p` at its place in the schedule now (after its last scheduled message and
+/// the crons since), holding `memory`; `None` before its first scheduled message (a checkpoint
+/// needs a nonce to resume from).
+fn checkpoint_at(p: &Loaded, memory: Vec<u8>) -> Option<Checkpoint> {
+    let last = p.last?;
+    Some(Checkpoint {
+        // Hashed on the blocking thread that writes it.
+        memory_sha256: [0; 32],
+        nonce: last.nonce,
+        timestamp: last.at.timestamp,
+        block_height: last.at.height,
+        hash_chain: last.hash_chain,
+        assignment_id: last.assignment_id,
+        crons_done: p.walk.produced,
+        last_timestamp: p.last_eval.timestamp,
+        last_block_height: p.last_eval.height,
+        memory,
+    })
 }
 
 /// The `Tags` of a dry-run body: a list of `{"name", "value"}` strings.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -24,6 +25,22 @@ pub const DEFAULT_WORKERS: usize = 0;
 
 type Reply<T> = oneshot::Sender<Result<T, LoaderError>>;
 
+/// An evaluation and the time its thread spent on it (without the time it waited in the queue
+/// behind earlier commands).
+pub type Timed = (Evaluation, Duration);
+
+/// A command sent to a process's thread whose answer is awaited later: a replay sends the next
+/// messages while earlier ones evaluate, so the thread never waits for the async side. Answers
+/// come in the order the commands were sent (one queue per thread).
+pub struct Pending<T>(oneshot::Receiver<Result<T, LoaderError>>);
+
+impl<T> Pending<T> {
+    /// The command's answer.
+    pub async fn wait(self) -> Result<T, LoaderError> {
+        self.0.await.map_err(|_| gone())?
+    }
+}
+
 /// What a process is started from.
 struct Start {
     module: CompiledModule,
@@ -33,7 +50,7 @@ struct Start {
 
 enum Cmd {
     Start(u64, Box<Start>),
-    Evaluate(u64, Value, Value, Reply<Evaluation>),
+    Evaluate(u64, Value, Value, Reply<Timed>),
     DryRun(u64, Value, Value, Reply<Evaluation>),
     Memory(u64, Reply<Option<Vec<u8>>>),
     Size(u64, Reply<usize>),
@@ -120,7 +137,12 @@ fn run_lane(rx: std::sync::mpsc::Receiver<Cmd>) {
                 );
             }
             Cmd::Evaluate(id, msg, env, reply) => {
-                let _ = reply.send(with(&mut held, id, |h| h.runner.evaluate(&msg, &env)));
+                let started = Instant::now();
+                let _ = reply.send(with(&mut held, id, |h| {
+                    h.runner
+                        .evaluate(&msg, &env)
+                        .map(|e| (e, started.elapsed()))
+                }));
             }
             Cmd::DryRun(id, msg, env, reply) => {
                 let _ = reply.send(with(&mut held, id, |h| {
@@ -233,10 +255,23 @@ impl Worker {
     }
 
     /// Evaluate a message on the process (its memory advances, or rolls back on `Error`).
-    pub async fn evaluate(&self, msg: Value, env: Value) -> Result<Evaluation, LoaderError> {
+    pub async fn evaluate(&self, msg: Value, env: Value) -> Result<Timed, LoaderError> {
+        self.submit(msg, env)?.wait().await
+    }
+
+    /// Queue a message for evaluation after every command sent before it; its answer later.
+    pub fn submit(&self, msg: Value, env: Value) -> Result<Pending<Timed>, LoaderError> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Evaluate(self.id, msg, env, reply))?;
-        rx.await.map_err(|_| gone())?
+        Ok(Pending(rx))
+    }
+
+    /// Queue a copy of the memory as it will be once every command sent before is done (a
+    /// checkpoint between two queued messages).
+    pub fn submit_memory(&self) -> Result<Pending<Option<Vec<u8>>>, LoaderError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Memory(self.id, reply))?;
+        Ok(Pending(rx))
     }
 
     /// Evaluate a message on a copy of the process's memory; the process is unchanged.
@@ -248,9 +283,7 @@ impl Worker {
 
     /// A copy of the process's memory (`None` before its first message), made on its thread.
     pub async fn memory(&self) -> Result<Option<Vec<u8>>, LoaderError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Memory(self.id, reply))?;
-        rx.await.map_err(|_| gone())?
+        self.submit_memory()?.wait().await
     }
 
     /// The size of the process's memory, without copying it (what the instance cache counts).
