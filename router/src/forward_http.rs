@@ -105,7 +105,12 @@ pub async fn forward(shared: &Arc<Shared>, pool: &Pool, req: Forward<'_>) -> Res
                     member = choice.member.url(),
                     "{why}; retrying on the next choice"
                 );
-                pool.eject(&choice.member, why.clone());
+                // A 503 with `Retry-After` is a unit shedding load or past its deadline: alive,
+                // so this request goes on, but its processes stay (moving them costs a replay
+                // each). Without it the unit is not serving (opening its store): eject.
+                if !r.headers().contains_key(reqwest::header::RETRY_AFTER) {
+                    pool.eject(&choice.member, why.clone());
+                }
                 last_failure = format!("{}: {why}", choice.member.url());
             }
             Ok(r) => {

@@ -22,8 +22,14 @@ pub const DNS_REFRESH: Duration = Duration::from_secs(5);
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Longest a `/ready` check waits: a CU answers it from memory in microseconds; two seconds
-/// means it is stuck or unreachable.
+/// means it is stuck, unreachable, or its machine is overloaded.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Checks in a row that must time out before a member is ejected for it: a CU whose machine is
+/// overloaded for a moment answers late but is alive, and ejecting it would move its processes
+/// (a replay each) and back. A check refused or answered "not ready" ejects at once, and so
+/// does a request that fails on the member.
+pub const HEALTH_TIMEOUTS_TO_EJECT: u32 = 3;
 
 /// How long after a membership change (a member added, removed, ejected or readmitted) the
 /// router names the next choice in `ao-handoff-from`: long enough for the processes that moved to
@@ -182,6 +188,8 @@ pub struct Member {
     state: Mutex<State>,
     /// Whether a request or check ever failed since it was last healthy (for the ejection count).
     ejected: AtomicBool,
+    /// Health checks timed out in a row ([`HEALTH_TIMEOUTS_TO_EJECT`]).
+    timeouts: std::sync::atomic::AtomicU32,
     /// A gRPC client of its Compute service (connected on first use).
     pub grpc: ComputeClient<TracedChannel>,
 }
@@ -210,6 +218,7 @@ impl Member {
             spec,
             state: Mutex::new(State::Unchecked),
             ejected: AtomicBool::new(false),
+            timeouts: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -399,6 +408,20 @@ impl Pool {
             (m.clone(), state)
         });
         for (m, state) in futures_util::future::join_all(checks).await {
+            let state = match state {
+                Check::Answered(state) => {
+                    m.timeouts.store(0, Ordering::Relaxed);
+                    state
+                }
+                Check::TimedOut(why) => {
+                    let n = m.timeouts.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n < HEALTH_TIMEOUTS_TO_EJECT && m.state().usable() {
+                        tracing::info!(pool = self.name, member = m.url(), "{why} ({n} in a row)");
+                        continue;
+                    }
+                    State::Ejected(why)
+                }
+            };
             self.set_state(&m, state);
         }
         self.publish_health();
@@ -471,16 +494,35 @@ pub async fn resolve(name: &str, port: u16, grpc_offset: u16) -> std::io::Result
         .collect())
 }
 
+/// What one `/ready` read found.
+enum Check {
+    /// An answer, or a refused connection: the state it shows.
+    Answered(State),
+    /// No answer within [`HEALTH_TIMEOUT`]; the reason.
+    TimedOut(String),
+}
+
 /// One `/ready` read: healthy on 200, draining when it says so, else ejected with the reason.
-async fn check(http: &reqwest::Client, url: &str) -> State {
+async fn check(http: &reqwest::Client, url: &str) -> Check {
+    Check::Answered(match ready(http, url).await {
+        Err(e) if e.is_timeout() => {
+            return Check::TimedOut(format!("/ready failed: {}", crate::error_chain(&e)));
+        }
+        Err(e) => State::Ejected(format!("/ready failed: {}", crate::error_chain(&e))),
+        Ok(state) => state,
+    })
+}
+
+/// The state `url`'s `/ready` answers.
+async fn ready(http: &reqwest::Client, url: &str) -> Result<State, reqwest::Error> {
     let answer = http
         .get(format!("{url}/ready"))
         .timeout(HEALTH_TIMEOUT)
         .send()
         .await;
-    match answer {
-        Ok(r) if r.status().is_success() => State::Healthy,
-        Ok(r) => {
+    Ok(match answer? {
+        r if r.status().is_success() => State::Healthy,
+        r => {
             let status = r.status().as_u16();
             let body: serde_json::Value = match r.bytes().await {
                 Ok(b) => serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
@@ -495,8 +537,7 @@ async fn check(http: &reqwest::Client, url: &str) -> State {
                 ))
             }
         }
-        Err(e) => State::Ejected(format!("/ready failed: {}", crate::error_chain(&e))),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -139,11 +139,13 @@ impl Net {
     }
 }
 
-/// A CU binary on `data`, at `http`/`grpc` (port 0: any).
+/// A CU binary on `data`, at `http`/`grpc` (port 0: any), once its `/ready` says it serves (its
+/// ready line comes before its store is open; a router started then would eject it for a check
+/// interval, and a rolling restart waits for readiness as a Deployment does).
 pub async fn start_cu(net: &Net, data: &Path, http: SocketAddr, grpc: SocketAddr) -> Unit {
     let su = format!("http://{}", net.su.grpc_addr);
     let exe = bin("cu");
-    Unit::start(
+    let unit = Unit::start(
         exe.to_str().expect("path"),
         &[
             "--data-dir",
@@ -160,7 +162,12 @@ pub async fn start_cu(net: &Net, data: &Path, http: SocketAddr, grpc: SocketAddr
             "10s",
         ],
     )
-    .await
+    .await;
+    unit.0
+        .wait_ready(ao_local::child::READY_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    unit
 }
 
 /// One CU of a test pool: the process, its data and its addresses (kept across restarts).
