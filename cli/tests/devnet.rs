@@ -191,6 +191,62 @@ fn each_unit_as_its_own_process_with_separate() {
     stop(child);
 }
 
+/// The processes `pid`'s threads started (Linux: `/proc/PID/task/*/children`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let path = task.expect("task").path().join("children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+/// Whether `pid` still runs (a zombie not yet reaped counts as gone).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().to_string())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+#[test]
+fn a_devnet_killed_with_sigkill_leaves_no_unit_running() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (devnet, _) = devnet(&dir.path().join("net"), true);
+    let units = children_of(devnet.pid());
+    assert!(
+        units.len() >= 4,
+        "gateway, SU, CU and MU as children: {units:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-KILL", &devnet.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    drop(devnet);
+    // Each unit gets SIGTERM from the kernel as its parent dies, and drains within its grace.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left: Vec<u32> = units.iter().copied().filter(|p| running(*p)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "units still running 60 s after ao devnet was killed: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_console_shows_a_message_that_arrives_through_the_mu() {
     use std::io::Write;

@@ -64,13 +64,16 @@ impl ChildUnit {
         if !spawn.exe.exists() {
             return Err(Error::MissingBinary(spawn.exe.clone()));
         }
-        let mut child = Command::new(&spawn.exe)
+        let mut command = Command::new(&spawn.exe);
+        command
             .args(&spawn.args)
             .envs(spawn.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        stop_with_parent(&mut command);
+        let mut child = command
             .spawn()
             .map_err(|e| Error::Spawn(spawn.exe.clone(), e))?;
         let stdout = child.stdout.take().ok_or_else(|| {
@@ -232,3 +235,35 @@ pub fn ready_addr(unit: &str, ready: &Value, key: &str) -> Result<SocketAddr, Er
 pub fn binary(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+/// Make the unit get SIGTERM (and so drain and close its store) when the process that started it
+/// dies, even by SIGKILL, when no `Drop` runs: `ao devnet` killed leaves no unit behind. Linux
+/// sends the signal when the *thread* that spawned the child ends; units are started from async
+/// tasks, whose runtime threads live as long as the runtime (a current-thread runtime's thread,
+/// a test's, ends with the test, which is what a test wants).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // `pre_exec` is the only way to run code in the child before exec.
+fn stop_with_parent(command: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed: `prctl` and `getppid` are plain system calls that neither allocate nor
+    // lock, and the error path builds an `io::Error` from an errno or a static message only.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the line above: then no signal will come.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other(
+                    "the parent exited while starting the unit",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere units stop with their parent only through `Drop` (`kill_on_drop`).
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_command: &mut Command) {}

@@ -12,6 +12,13 @@ use serde_json::Value;
 /// A running `ao devnet`.
 pub struct Devnet(Option<Child>);
 
+impl Devnet {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+}
+
 impl Drop for Devnet {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
