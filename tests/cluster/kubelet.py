@@ -135,6 +135,8 @@ class Pod:
         self.killed = False  # we stopped it; an exit is not a failure
         self.exit_code = None
         self.due = {}  # probe kind -> next time to run it
+        self.probing = set()  # probe kinds with a probe in flight
+        self.generation = 0  # one per start: a probe of an earlier process is ignored
         self.failures = {}  # probe kind -> consecutive failures
         self.liveness_failed = False
 
@@ -406,6 +408,8 @@ class Cluster:
         """Create the pod: address, namespace, volumes, init containers, then its container.
         A pod made again after a delete gets a new address, as Kubernetes gives it."""
         with self.lock:
+            pod.proc = None  # the prober skips the pod until its new process runs
+            pod.generation += 1
             pod.ip = f"{SUBNET}.{self.next_host}"
             self.next_host += 1
             pod.ready = pod.started = pod.killed = pod.liveness_failed = False
@@ -466,11 +470,12 @@ class Cluster:
         self.start_pod(pod)
 
     def mark_exited(self, pod):
-        code = pod.proc.poll() if pod.proc else None
-        if code is not None and pod.exit_code is None:
-            pod.exit_code = code
-            self.event(f"{pod.name} exited with {code}" + ("" if pod.killed else " UNEXPECTEDLY"))
-            self.set_ready(pod, False)
+        with self.lock:
+            code = pod.proc.poll() if pod.proc else None
+            if code is not None and pod.exit_code is None:
+                pod.exit_code = code
+                self.event(f"{pod.name} exited with {code}" + ("" if pod.killed else " UNEXPECTEDLY"))
+                self.set_ready(pod, False)
 
     def set_ready(self, pod, ready):
         if pod.ready != ready:
@@ -496,10 +501,21 @@ class Cluster:
         except OSError:
             return False
 
-    def run_probe(self, pod, kind, now):
+    def run_probe(self, pod, kind, generation):
+        """One probe and what its result means; in its own thread, as the kubelet runs each
+        container's probes on their own (a probe waiting out its timeout on a cut link must
+        not delay the others)."""
         probe = pod.container[kind]
-        ok = self.probe_once(pod, probe)
-        pod.due[kind] = now + probe.get("periodSeconds", 10)
+        try:
+            ok = self.probe_once(pod, probe)
+        finally:
+            pod.probing.discard(kind)
+        with self.lock:
+            if generation != pod.generation or pod.exit_code is not None:
+                return
+            self.probe_result(pod, kind, probe, ok)
+
+    def probe_result(self, pod, kind, probe, ok):
         pod.failures[kind] = 0 if ok else pod.failures.get(kind, 0) + 1
         threshold = probe.get("failureThreshold", 3)
         if kind == "startupProbe":
@@ -532,11 +548,14 @@ class Cluster:
                     self.mark_exited(pod)
                     continue
                 for kind, due in list(pod.due.items()):
-                    if due > now or (kind != "startupProbe" and not pod.started):
+                    if due > now or kind in pod.probing:
                         continue
-                    if kind == "startupProbe" and pod.started:
-                        continue
-                    self.run_probe(pod, kind, now)
+                    if (kind == "startupProbe") == pod.started:
+                        continue  # the startup probe until it passes, then the others
+                    pod.due[kind] = now + pod.container[kind].get("periodSeconds", 10)
+                    pod.probing.add(kind)
+                    threading.Thread(target=self.run_probe, args=(pod, kind, pod.generation),
+                                     daemon=True).start()
 
     def start_probing(self):
         self.prober = threading.Thread(target=self.probe_loop, name="prober", daemon=True)
