@@ -251,14 +251,6 @@ class Network:
         self.home_su[pid] = su_pod
         return pid
 
-    def gateway_knows(self, pid):
-        """Whether the gateway Service has indexed the process (its GraphQL finds the id)."""
-        query = json.dumps({"query": f'{{ transactions(ids: ["{pid}"]) {{ edges {{ node {{ id }} }} }} }}'})
-        answer = json.loads(self.client.http(service_url(self.objects, "gateway") + "/graphql",
-                                             body=query.encode(), content_type="application/json"))
-        if not answer["data"]["transactions"]["edges"]:
-            raise RuntimeError(f"{pid} not on the gateway yet")
-
     def eval(self, pid, lua):
         """An Eval, waited for through the router; its result's Output."""
         out = self.client.ao_unit("send", pid, "--action", "Eval", "--data", lua, "--wait")
@@ -337,6 +329,24 @@ def bring_up(cluster, report):
     return netns
 
 
+def check_router_members(cluster, net, report, when):
+    """The router's members (its GET /) are exactly the CU pods' addresses: it finds them in
+    the CU headless Service's name, which must list every pod (one hosts line each)."""
+    cus = [p for p in cluster.pods if p.name.startswith(component(
+        net.objects, "StatefulSet", "cu")["metadata"]["name"] + "-")]
+    port = cus[0].port("http")
+    want = sorted(f"http://{p.ip}:{port}" for p in cus)
+    deadline = time.monotonic() + 20  # the router resolves the name every 5 s
+    while True:
+        members = net.client.json(service_url(net.objects, "router") + "/")["members"]
+        got = sorted(m["url"] for m in members)
+        if got == want or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    report.check(got == want, f"{when}: the router's members are the {len(want)} CU pods "
+                              f"({', '.join(m['url'] + ' ' + m['state'] for m in members)})")
+
+
 def set_up_processes(net, report):
     with report.phase("processes", "the module on the gateway, a token and two holders, through the MU Service"):
         module = retry("publish the module", net.publish_module, timeout=60)
@@ -351,19 +361,26 @@ def set_up_processes(net, report):
         report.step(f"holder b {net.b} on {su1}")
         net.token = net.spawn("coin", su1, module)
         report.step(f"token {net.token} on {su1}")
-        # Wait for the gateway to index the three processes before the first message. Not
-        # needed by the protocol; needed because a CU that is asked about a process the gateway
-        # does not know yet reads it from its --su-url SU (su-0) and keeps that route for 60 s
-        # (cu/src/schedule_source.rs, UNKNOWN_PROCESS_RECHECK), even when su-0 answers that it
-        # has no such process: a process on su-1 is then unreadable on that CU for a minute.
-        for pid in (net.a, net.b, net.token):
-            retry(f"{pid} on the gateway", lambda: net.gateway_knows(pid), timeout=30, every=0.5)
-        report.step("the gateway knows the three processes")
         lua = (f"Blueprint('token'); Balances = {{ ['{net.a}'] = '{START_BALANCE}', "
                f"['{net.b}'] = '{START_BALANCE}' }}; TotalSupply = '{2 * START_BALANCE}'; "
                "return 'minted'")
-        out = retry("load the token", lambda: net.eval(net.token, lua), timeout=60, every=2)
+        t0 = time.monotonic()
+        out = retry("load the token", lambda: net.eval(net.token, lua), timeout=90, every=2)
         report.check("minted" in out, "the token loaded, its result read through the router")
+        if time.monotonic() - t0 > 20:
+            slow_results_note(report)
+
+
+def slow_results_note(report):
+    """Why a result may take a minute here, said where it happens. A CU asked about a process
+    the gateway has not indexed yet (the MU asks for a spawn's result at once, before the SU's
+    upload of the process reached the gateway) reads it from its --su-url SU, su-0, and keeps
+    that route for 60 s (cu/src/schedule_source.rs, SuRouter::source_of and
+    UNKNOWN_PROCESS_RECHECK) even though su-0 answers that it has no such process: a process
+    spawned on su-1 then answers 404 on its CU for up to a minute. Not a failure of this test
+    (nothing is lost, and the clients retry), but a bug of the CU with more than one SU."""
+    report.step("NOTE: a result took over 20 s: the CU's 60 s route to its --su-url SU for a "
+                "process spawned on another SU (see slow_results_note in tests/cluster/run.py)")
 
 
 def steady_transfers(net, report, count=8):
@@ -373,15 +390,22 @@ def steady_transfers(net, report, count=8):
         report.check(len(acked) == count,
                      f"{len(acked)}/{count} transfers acknowledged by the MU Service"
                      + "".join(f"; {net.transfers[s]['error']}" for s in range(count) if s not in acked))
+        slowest = 0
         for seq in acked:
             t = net.transfers[seq]
+            t0 = time.monotonic()
+            # Up to 90 s: see slow_results_note().
             result = json.loads(retry("result", lambda: net.client.ao_unit(
-                "result", t["sender"], t["id"]), timeout=60))
+                "result", t["sender"], t["id"]), timeout=90))
+            slowest = max(slowest, time.monotonic() - t0)
             sent = [m for m in result.get("Messages", [])
                     if {"name": "Action", "value": "Transfer"} in m.get("Tags", [])]
             if not report.check(not result.get("Error") and sent,
                                 f"seq {seq}: its result (router) sends the Transfer"):
                 print(json.dumps(result)[:800])
+        report.step(f"results read through the router, the slowest in {slowest:.1f} s")
+        if slowest > 20:
+            slow_results_note(report)
         converge(net, report, "after the steady transfers")
 
 
@@ -405,6 +429,7 @@ def faults(cluster, net, report, first_seq):
     try:
         with report.phase("cu-kill", "kill -9 a CU pod, StatefulSet restart (same name and volume)"):
             restart(cluster, report, "ao-cu-1")
+            check_router_members(cluster, net, report, "after the CU restart")
         with report.phase("mu-kill", "kill -9 an MU pod, StatefulSet restart (same name and volume)"):
             restart(cluster, report, "ao-mu-0")
         with report.phase("su-link", "an SU pod's link down until the kubelet sees it not ready, "
@@ -491,6 +516,11 @@ def check_ledger(net):
                 found = re.search(r"\['X-Seq'\] = '(\d+)'", m.get("data", "") or "")
                 if found:
                     scheduled[int(found.group(1))] = pid
+    for pid in (net.a, net.b):
+        errors = [m.get("data", "")[:200] for _, m in schedules[pid]
+                  if tag(m, "Action") == "Transfer-Error"]
+        if errors:
+            problems.append(f"{pid} got {len(errors)} Transfer-Error(s): {errors[:3]}")
     def count(pid, action):
         seen = {}
         for _, m in schedules[pid]:
@@ -545,9 +575,9 @@ def main():
     report = Report()
     work = pathlib.Path(tempfile.mkdtemp(prefix="aoc-cluster-"))
     work.chmod(0o755)  # the pods' volumes live below; their uid must traverse it
-    kubelet.clear_leftovers()  # an earlier run killed before its cleanup
     cluster = None
     try:
+        kubelet.clear_leftovers()  # an earlier run killed before its cleanup
         with report.phase("render", "helm/ao/ci/cluster-values.yaml"):
             objects = render(work)
         cluster = kubelet.Cluster(objects, args.bin_dir, work)
@@ -556,6 +586,7 @@ def main():
                         service_url(objects, "mu"), service_url(objects, "router"))
         client.ao("wallet", "new", "--kind", "ed25519", "--out", str(client.wallet))
         net = Network(objects, client, report)
+        check_router_members(cluster, net, report, "at start")
         set_up_processes(net, report)
         steady_transfers(net, report)
         faults(cluster, net, report, first_seq=1000)
