@@ -573,6 +573,9 @@ def main():
     # A CI timeout's SIGTERM unwinds like an error, so the namespaces are still removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report = Report()
+    # The work directory of an earlier run that was killed (its logs and volumes) goes too.
+    for old in pathlib.Path(tempfile.gettempdir()).glob("aoc-cluster-*"):
+        shutil.rmtree(old, ignore_errors=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="aoc-cluster-"))
     work.chmod(0o755)  # the pods' volumes live below; their uid must traverse it
     cluster = None
@@ -597,6 +600,8 @@ def main():
     except Exception:  # noqa: BLE001 - any error fails the test, with the pods' logs
         traceback.print_exc()
         report.failures.append("the test stopped on an error (above)")
+    except (KeyboardInterrupt, SystemExit):
+        report.failures.append("the test was interrupted (SIGINT or SIGTERM)")
     finally:
         if cluster is not None:
             if report.failures:
