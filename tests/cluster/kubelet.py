@@ -374,9 +374,19 @@ class Cluster:
         argv = [expand(a, env) for a in c.get("command", []) + c.get("args", [])]
         if not argv:
             raise ValueError(f"container {c['name']}: no command (the image has no ENTRYPOINT)")
-        if not (self.bin_dir / argv[0]).is_file():
-            raise FileNotFoundError(f"{argv[0]}: not in {self.bin_dir} (the image's /usr/local/bin)")
+        if not self.image_has(argv[0], env.get("PATH", IMAGE_PATH)):
+            raise FileNotFoundError(f"{argv[0]}: not on the image's PATH (/usr/local/bin is "
+                                    f"{self.bin_dir}, the rest the host's /usr)")
         return argv
+
+    def image_has(self, program, path):
+        """Whether `program` is on `path` in the pod's root: /usr/local/bin is the release
+        binaries, the other directories the host's (the init container's `install` is
+        coreutils', as in the image's Debian)."""
+        if "/" in program:
+            return pathlib.Path(program).is_file()
+        dirs = [self.bin_dir if d == "/usr/local/bin" else pathlib.Path(d) for d in path.split(":")]
+        return any((d / program).is_file() for d in dirs)
 
     def identity(self, pod, c):
         """uid, gid, fsGroup from the pod's and the container's securityContext."""

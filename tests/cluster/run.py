@@ -28,6 +28,7 @@ Exit 0 when every check passed; 1 otherwise, with the failed checks and each pod
 A namespace that cannot be made is a failure, never a skip.
 """
 import argparse
+import base64
 import json
 import os
 import pathlib
@@ -265,14 +266,15 @@ class Network:
         lua = (f"Send({{Target = '{self.token}', Action = 'Transfer', Recipient = '{recipient}', "
                f"Quantity = '{qty}', ['X-Seq'] = '{seq}'}}); return 'seq {seq}'")
         entry = {"sender": sender, "recipient": recipient, "qty": qty, "id": None, "error": None,
-                 "at": time.monotonic()}
+                 "at": time.monotonic(), "done": None}
+        with self.lock:
+            self.transfers[seq] = entry
         try:
             entry["id"] = self.client.ao_unit("send", sender, "--action", "Eval",
                                               "--data", lua).strip().split()[0]
         except Exception as e:  # noqa: BLE001 - not acknowledged: recorded, checked as such
             entry["error"] = str(e)
-        with self.lock:
-            self.transfers[seq] = entry
+        entry["done"] = time.monotonic()
         return entry
 
     def transfers_between(self, a, b, seqs):
@@ -316,17 +318,51 @@ def tag(message, name):
 # -- the test -----------------------------------------------------------------------------------
 
 
-def bring_up(cluster, report):
-    with report.phase("pods", "network, every pod at once (Parallel StatefulSets), until all are ready"):
+def create_wallet_secrets(cluster, client):
+    """What an operator does before `helm install` (`kubectl create secret`): a key for every
+    file a rendered init container copies out of a Secret volume (`$(POD_NAME).json`, or the
+    CUs' shared key). Adds the Secrets to the cluster's objects; returns pod name -> the address
+    of the key that pod should run with."""
+    secrets, addresses = {}, {}
+    for pod in cluster.pods:
+        for init in pod.spec.get("initContainers", []):
+            for mount in init.get("volumeMounts", []):
+                volume = next(v for v in pod.spec["volumes"] if v["name"] == mount["name"])
+                if "secret" not in volume:
+                    continue
+                name, prefix = volume["secret"]["secretName"], mount["mountPath"] + "/"
+                for arg in init.get("command", []) + init.get("args", []):
+                    if arg.startswith(prefix):
+                        key = kubelet.expand(arg[len(prefix):], {"POD_NAME": pod.name})
+                        path = client.home / "secrets" / name / key
+                        if not path.exists():
+                            path.parent.mkdir(parents=True, exist_ok=True)
+                            client.ao("wallet", "new", "--kind", "ed25519", "--out", str(path))
+                        secrets.setdefault(name, {})[key] = path.read_bytes()
+                        addresses[pod.name] = client.ao("wallet", "address", str(path)).strip()
+    for name, data in secrets.items():
+        cluster.objects.docs.append({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": cluster.pods[0].namespace},
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()}})
+    return addresses
+
+
+def bring_up(cluster, report, client):
+    """The node's network and the client's namespace, the wallet Secrets, then every pod."""
+    with report.phase("pods", "network, wallet Secrets, every pod at once (Parallel StatefulSets), "
+                              "until all are ready"):
         cluster.setup_network()
-        netns = cluster.add_client("client")
+        client.netns = cluster.add_client("client")
+        client.ao("wallet", "new", "--kind", "ed25519", "--out", str(client.wallet))
+        cluster.secret_addresses = create_wallet_secrets(cluster, client)
+        report.step(f"Secrets with the keys of {', '.join(sorted(cluster.secret_addresses))}")
         for pod in cluster.pods:
             cluster.start_pod(pod)
         cluster.start_probing()
         cluster.wait_ready(cluster.pods, timeout=120)
         for pod in cluster.pods:
             print(f"   {pod.name:32} {pod.ip}")
-    return netns
 
 
 def check_router_members(cluster, net, report, when):
@@ -345,6 +381,18 @@ def check_router_members(cluster, net, report, when):
         time.sleep(1)
     report.check(got == want, f"{when}: the router's members are the {len(want)} CU pods "
                               f"({', '.join(m['url'] + ' ' + m['state'] for m in members)})")
+
+
+def check_wallets(cluster, net, report):
+    """Each unit whose wallet comes from a Secret runs with that key (its GET / says its
+    address): the init container copied it, mode 0600, where the unit reads it."""
+    for pod in cluster.pods:
+        want = cluster.secret_addresses.get(pod.name)
+        if want is None:
+            continue
+        unit = pod.labels["app.kubernetes.io/component"]
+        got = net.client.json(pod_url(net.objects, pod.name, unit) + "/")["address"]
+        report.check(got == want, f"{pod.name} runs with its key from the Secret ({got})")
 
 
 def set_up_processes(net, report):
@@ -461,10 +509,15 @@ def cut_link(cluster, net, report, su):
     report.step(f"{su.name}'s link up again")
     cluster.wait_ready([su], timeout=60)
     for holder in (net.a, net.b):
-        during = [t for t in net.transfers.values()
-                  if t["sender"] == holder and t0 <= t["at"] <= down_at]
+        # Sent while the SU was away, or sent before and still waiting when it went.
+        now = time.monotonic()
+        with net.lock:
+            during = [t for t in net.transfers.values() if t["sender"] == holder
+                      and t["at"] <= down_at and (t["done"] or now) >= t0]
+        longest = max(((t["done"] or now) - t["at"] for t in during), default=0)
         report.step(f"while {su.name} was away, Evals to {holder} ({net.home_su[holder]}): "
-                    f"{len(during)} sent, {sum(1 for t in during if t['id'])} acknowledged")
+                    f"{len(during)} sent or in flight, {sum(1 for t in during if t['id'])} "
+                    f"acknowledged so far, the longest {longest:.1f} s")
 
 
 def restart(cluster, report, name):
@@ -584,12 +637,12 @@ def main():
         with report.phase("render", "helm/ao/ci/cluster-values.yaml"):
             objects = render(work)
         cluster = kubelet.Cluster(objects, args.bin_dir, work)
-        netns = bring_up(cluster, report)
-        client = Client(netns, args.bin_dir, work / "client",
+        client = Client(None, args.bin_dir, work / "client",
                         service_url(objects, "mu"), service_url(objects, "router"))
-        client.ao("wallet", "new", "--kind", "ed25519", "--out", str(client.wallet))
+        bring_up(cluster, report, client)
         net = Network(objects, client, report)
         check_router_members(cluster, net, report, "at start")
+        check_wallets(cluster, net, report)
         set_up_processes(net, report)
         steady_transfers(net, report)
         faults(cluster, net, report, first_seq=1000)
