@@ -207,7 +207,8 @@ class Cluster:
         """The bridge, with the node's address on it. Fails (never skips) where the kernel or
         our privileges cannot make it."""
         if any(SUBNET + "." in line for line in sh("ip", "-4", "route").splitlines()):
-            raise RuntimeError(f"{SUBNET}.0/24 is already routed here; set AOC_SUBNET to a free /24")
+            raise RuntimeError(f"{SUBNET}.0/24 is already routed here; "
+                               "set AOC_SUBNET to a free /24")
         sh("ip", "link", "add", BRIDGE, "type", "bridge")
         sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         sh("ip", "link", "set", BRIDGE, "up")
@@ -249,7 +250,8 @@ class Cluster:
     def dns_records(self):
         """name -> addresses, as cluster DNS would answer them now."""
         records = {}
-        sfx = lambda name, ns: [name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{self.domain}"]
+        def sfx(name, ns):  # the names cluster DNS answers for a Service (or pod) in ns
+            return [name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{self.domain}"]
         for svc in self.objects.of("Service"):
             meta, spec = svc["metadata"], svc["spec"]
             ns, not_ready = meta["namespace"], spec.get("publishNotReadyAddresses", False)
@@ -429,7 +431,8 @@ class Cluster:
             self.write_dns_files(pod.netns, pod)
             pod.veth = self.attach(pod.netns, pod.ip)
         fs_group = self.identity(pod, pod.container)[2]
-        volumes = {v["name"]: self.volume_dir(pod, v, fs_group) for v in pod.spec.get("volumes", [])}
+        volumes = {v["name"]: self.volume_dir(pod, v, fs_group)
+                   for v in pod.spec.get("volumes", [])}
         for claim in pod.claims:
             volumes[claim] = self.volume_dir(pod, {"name": claim}, fs_group)
         self.update_dns()
@@ -484,7 +487,8 @@ class Cluster:
             code = pod.proc.poll() if pod.proc else None
             if code is not None and pod.exit_code is None:
                 pod.exit_code = code
-                self.event(f"{pod.name} exited with {code}" + ("" if pod.killed else " UNEXPECTEDLY"))
+                why = "" if pod.killed else " UNEXPECTEDLY"
+                self.event(f"{pod.name} exited with {code}{why}")
                 self.set_ready(pod, False)
 
     def set_ready(self, pod, ready):
@@ -583,7 +587,8 @@ class Cluster:
             if dead:
                 raise RuntimeError(f"pods exited before ready: {', '.join(dead)}")
             time.sleep(0.2)
-        raise RuntimeError("not ready in %ss: %s" % (timeout, ", ".join(p.name for p in pods if not p.ready)))
+        late = ", ".join(p.name for p in pods if not p.ready)
+        raise RuntimeError(f"not ready in {timeout} s: {late}")
 
     def pod(self, prefix):
         """The pod whose name starts with `prefix` (a StatefulSet pod's full name, or a

@@ -22,13 +22,15 @@ every process's schedule from its SU and the balances from the router.
 
 Usage (root; the venv of helm/ci.sh for PyYAML and Helm's SDK):
     ~/.cache/ao-rs/venv-ops/bin/python tests/cluster/run.py [--bin-dir DIR] [--keep]
---bin-dir: the release binaries (default $CARGO_TARGET_DIR/release, else ~/.cache/ao-rs/target/release),
-which stand in for the image's /usr/local/bin. --keep: leave the work directory (logs, volumes).
+--bin-dir: the release binaries, which stand in for the image's /usr/local/bin (default
+$CARGO_TARGET_DIR/release, else ~/.cache/ao-rs/target/release). --keep: leave the work
+directory (logs, volumes).
 Exit 0 when every check passed; 1 otherwise, with the failed checks and each pod's last log lines.
 A namespace that cannot be made is a failure, never a skip.
 """
 import argparse
 import base64
+import contextlib
 import json
 import os
 import pathlib
@@ -52,7 +54,7 @@ MODULE_WASM = ROOT / "modules/lua/dist/process.wasm"
 MODULE_TAGS_SRC = ROOT / "modules/lua/src/lib.rs"
 START_BALANCE = 1000
 # How long the network may take to deliver everything after the faults: the MU retries a task
-# after 1, 2, 4, 8, 16, 32 s (its defaults), so an SU that was away 15 s is retried within ~30 s.
+# after 1, 2, 4, 8, 16, 32 s (its defaults), so an SU that was away ~25 s is retried within ~40 s.
 CONVERGE_TIMEOUT = 120
 
 
@@ -67,19 +69,16 @@ class Report:
         self.timings = []
         self.failures = []
 
+    @contextlib.contextmanager
     def phase(self, name, text):
-        report = self
-
-        class Phase:
-            def __enter__(self):
-                self.t = time.monotonic()
-                print(f"== {name}: {text}", flush=True)
-
-            def __exit__(self, *exc):
-                report.timings.append((name, time.monotonic() - self.t))
-                print(f"   ({time.monotonic() - self.t:.1f} s)", flush=True)
-
-        return Phase()
+        """A phase of the test: its name and what it does, then how long it took."""
+        print(f"== {name}: {text}", flush=True)
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings.append((name, time.monotonic() - t))
+            print(f"   ({time.monotonic() - t:.1f} s)", flush=True)
 
     def step(self, text):
         """A line saying what was just done, with the time since the test began."""
@@ -98,8 +97,10 @@ class Report:
 def render(work):
     """helm/ci_chart.py's rendering of the cluster values (the same as CI checks)."""
     out = work / "render"
-    subprocess.run([sys.executable, str(ROOT / "helm/ci_chart.py"), str(ROOT / "helm/ao"),
-                    str(VALUES), str(out)], check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(ROOT / "helm/ci_chart.py"), str(ROOT / "helm/ao"),
+                           str(VALUES), str(out)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"rendering {VALUES}: {done.stderr.strip()}")
     docs = list(yaml.safe_load_all((out / "rendered.yaml").read_text()))
     return kubelet.Objects(docs)
 
@@ -167,7 +168,8 @@ class Client:
         """`ao ARGS` as this user; its stdout, or raise with its stderr."""
         done = self.run([self.ao_bin, *args], timeout=timeout)
         if done.returncode != 0:
-            raise RuntimeError(f"ao {args[0]}: exit {done.returncode}: {done.stderr.decode().strip()}")
+            why = done.stderr.decode().strip()
+            raise RuntimeError(f"ao {args[0]}: exit {done.returncode}: {why}")
         return done.stdout.decode()
 
     def ao_unit(self, *args):
@@ -239,9 +241,9 @@ class Network:
             pod = f"{sts['metadata']['name']}-{i}"
             self.sus[pod] = self.client.json(pod_url(self.objects, pod, "su") + "/")["address"]
         mus = component(self.objects, "StatefulSet", "mu")
-        self.mu_addresses = [
-            self.client.json(pod_url(self.objects, f"{mus['metadata']['name']}-{i}", "mu") + "/health")["address"]
-            for i in range(mus["spec"]["replicas"])]
+        pods = [f"{mus['metadata']['name']}-{i}" for i in range(mus["spec"]["replicas"])]
+        health = [self.client.json(pod_url(self.objects, pod, "mu") + "/health") for pod in pods]
+        self.mu_addresses = [h["address"] for h in health]
 
     def spawn(self, name, su_pod, module):
         """A process on one SU, trusting every MU (each signs what it pushes)."""
@@ -396,7 +398,8 @@ def check_wallets(cluster, net, report):
 
 
 def set_up_processes(net, report):
-    with report.phase("processes", "the module on the gateway, a token and two holders, through the MU Service"):
+    with report.phase("processes", "the module on the gateway, a token and two holders, "
+                                   "through the MU Service"):
         module = retry("publish the module", net.publish_module, timeout=60)
         report.step(f"module {module} on the gateway")
         retry("SU and MU addresses", net.discover, timeout=60)
@@ -435,9 +438,9 @@ def steady_transfers(net, report, count=8):
     with report.phase("transfers", f"{count} between the holders, results through the router"):
         net.transfers_between(net.a, net.b, range(count))
         acked = [s for s in range(count) if net.transfers[s]["id"]]
+        errors = "".join(f"; {net.transfers[s]['error']}" for s in range(count) if s not in acked)
         report.check(len(acked) == count,
-                     f"{len(acked)}/{count} transfers acknowledged by the MU Service"
-                     + "".join(f"; {net.transfers[s]['error']}" for s in range(count) if s not in acked))
+                     f"{len(acked)}/{count} transfers acknowledged by the MU Service{errors}")
         slowest = 0
         for seq in acked:
             t = net.transfers[seq]
@@ -475,10 +478,10 @@ def faults(cluster, net, report, first_seq):
     for t in threads:
         t.start()
     try:
-        with report.phase("cu-kill", "kill -9 a CU pod, StatefulSet restart (same name and volume)"):
+        with report.phase("cu-kill", "kill -9 a CU pod, StatefulSet restart (same name, volume)"):
             restart(cluster, report, "ao-cu-1")
             check_router_members(cluster, net, report, "after the CU restart")
-        with report.phase("mu-kill", "kill -9 an MU pod, StatefulSet restart (same name and volume)"):
+        with report.phase("mu-kill", "kill -9 an MU pod, StatefulSet restart (same name, volume)"):
             restart(cluster, report, "ao-mu-0")
         with report.phase("su-link", "an SU pod's link down until the kubelet sees it not ready, "
                                      "5 s more, then up"):
@@ -549,63 +552,96 @@ def converge(net, report, when, timeout=30):
 
 
 def check_ledger(net):
-    """Read every schedule and the balances; the list of what is wrong (empty: all is well)."""
-    problems = []
+    """Read every schedule and the balances; what is wrong (empty: all is well)."""
     schedules = {pid: net.schedule(pid) for pid in (net.a, net.b, net.token)}
+    scheduled = scheduled_transfers(net, schedules)
+    problems = (scheduled_twice(schedules) + acknowledged_but_unscheduled(net, schedules)
+                + transfer_errors(net, schedules) + notices_not_once(net, schedules, scheduled))
+    return problems or balance_problems(net, scheduled)
+
+
+def scheduled_twice(schedules):
+    problems = []
     for pid, entries in schedules.items():
-        ids = [m.get("id") for _, m in entries if m.get("id")]
-        dup = {i for i in ids if ids.count(i) > 1}
-        if dup:
-            problems.append(f"{pid} has messages scheduled twice: {sorted(dup)[:5]}")
-    # The Evals actually scheduled on the holders, acknowledged or not: each is one Transfer.
-    scheduled = {}
+        ids = [m["id"] for _, m in entries if m.get("id")]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            problems.append(f"{pid} has messages scheduled twice: {twice[:5]}")
+    return problems
+
+
+def acknowledged_but_unscheduled(net, schedules):
+    problems = []
     for pid in (net.a, net.b):
         ids = {m.get("id") for _, m in schedules[pid]}
-        for seq, t in net.transfers.items():
+        for seq, t in sorted(net.transfers.items()):
             if t["sender"] == pid and t["id"] and t["id"] not in ids:
                 problems.append(f"seq {seq}: acknowledged Eval {t['id']} not in {pid}'s schedule")
-        for _, m in schedules[pid]:
-            if tag(m, "Action") == "Eval":
-                found = re.search(r"\['X-Seq'\] = '(\d+)'", m.get("data", "") or "")
-                if found:
-                    scheduled[int(found.group(1))] = pid
+    return problems
+
+
+def scheduled_transfers(net, schedules):
+    """seq -> holder, for every Eval scheduled on a holder, acknowledged or not (an Eval the
+    MU scheduled but could not acknowledge still moves tokens): each makes one Transfer."""
+    scheduled = {}
     for pid in (net.a, net.b):
-        errors = [m.get("data", "")[:200] for _, m in schedules[pid]
+        for _, m in schedules[pid]:
+            found = re.search(r"\['X-Seq'\] = '(\d+)'", m.get("data") or "")
+            if tag(m, "Action") == "Eval" and found:
+                scheduled[int(found.group(1))] = pid
+    return scheduled
+
+
+def transfer_errors(net, schedules):
+    problems = []
+    for pid in (net.a, net.b):
+        errors = [(m.get("data") or "")[:200] for _, m in schedules[pid]
                   if tag(m, "Action") == "Transfer-Error"]
         if errors:
             problems.append(f"{pid} got {len(errors)} Transfer-Error(s): {errors[:3]}")
-    def count(pid, action):
-        seen = {}
-        for _, m in schedules[pid]:
-            if tag(m, "Action") == action and tag(m, "X-Seq"):
-                seen[int(tag(m, "X-Seq"))] = seen.get(int(tag(m, "X-Seq")), 0) + 1
-        return seen
-    transfers, debits = count(net.token, "Transfer"), {}
-    credits = {}
-    for pid in (net.a, net.b):
-        for seq, n in count(pid, "Debit-Notice").items():
-            debits[seq] = debits.get(seq, 0) + n
-        for seq, n in count(pid, "Credit-Notice").items():
-            credits[seq] = credits.get(seq, 0) + n
-    for seq in sorted(scheduled):
-        for what, seen in (("Transfer on the token", transfers), ("Debit-Notice", debits),
-                           ("Credit-Notice", credits)):
-            if seen.get(seq, 0) != 1:
-                problems.append(f"seq {seq}: {what} scheduled {seen.get(seq, 0)} times, not once")
-    if problems:
-        return problems
+    return problems
+
+
+def count_by_seq(entries, action):
+    """seq -> how many entries with this Action carry X-Seq seq."""
+    seen = {}
+    for _, m in entries:
+        if tag(m, "Action") == action and tag(m, "X-Seq"):
+            seq = int(tag(m, "X-Seq"))
+            seen[seq] = seen.get(seq, 0) + 1
+    return seen
+
+
+def notices_not_once(net, schedules, scheduled):
+    """Each scheduled transfer: one Transfer on the token, one Debit-Notice on its sender, one
+    Credit-Notice on its recipient (the token copies X-Seq onto both)."""
+    problems = []
+    transfers = count_by_seq(schedules[net.token], "Transfer")
+    for seq, sender in sorted(scheduled.items()):
+        recipient = net.b if sender == net.a else net.a
+        debits = count_by_seq(schedules[sender], "Debit-Notice")
+        credits = count_by_seq(schedules[recipient], "Credit-Notice")
+        for what, seen in (("Transfer on the token", transfers.get(seq, 0)),
+                           ("Debit-Notice", debits.get(seq, 0)),
+                           ("Credit-Notice", credits.get(seq, 0))):
+            if seen != 1:
+                problems.append(f"seq {seq}: {what} scheduled {seen} times, not once")
+    return problems
+
+
+def balance_problems(net, scheduled):
+    """The token's balances (a dry-run through the router) against the scheduled transfers."""
     expected = {net.a: START_BALANCE, net.b: START_BALANCE}
-    for seq, sender in scheduled.items():
+    for seq in scheduled:
         t = net.transfers.get(seq)
         if t is None:
-            problems.append(f"seq {seq} scheduled but never sent by this test")
-            continue
+            return [f"seq {seq} scheduled but never sent by this test"]
         expected[t["sender"]] -= t["qty"]
         expected[t["recipient"]] += t["qty"]
     got = net.balances()
     if {k: got.get(k) for k in expected} != expected or sum(got.values()) != 2 * START_BALANCE:
-        problems.append(f"balances {got}, expected {expected} (total {2 * START_BALANCE})")
-    return problems
+        return [f"balances {got}, expected {expected} (total {2 * START_BALANCE})"]
+    return []
 
 
 def print_failure_report(cluster):
@@ -646,7 +682,7 @@ def main():
         set_up_processes(net, report)
         steady_transfers(net, report)
         faults(cluster, net, report, first_seq=1000)
-        with report.phase("converge", "after the faults: everything delivered once, balances add up"):
+        with report.phase("converge", "everything delivered once, balances add up"):
             converge(net, report, "after the faults", timeout=CONVERGE_TIMEOUT)
         for problem in cluster.problems():
             report.check(False, problem)
