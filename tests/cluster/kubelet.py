@@ -13,7 +13,9 @@ objects `helm/ci_chart.py` rendered the way a kubelet would, from those objects 
   claim name (`data-<pod>`, kept when the pod is deleted and made again, like a PVC), Secrets and
   ConfigMaps written out with their modes; `pod-root.sh` binds them at their mountPaths in a
   private mount namespace, over a read-only root built from the host's /usr and /etc, with the
-  release binaries at /usr/local/bin where the image has them, as the pod's uid, gid and fsGroup;
+  release binaries at /usr/local/bin where the image has them (any other program, such as the
+  wallet init container's `install`, is the host's Debian one, as the image's Debian would have
+  it), as the pod's uid, gid and fsGroup;
 - probes (startup, readiness, liveness) are HTTP GETs at the rendered path and port with the
   rendered period, timeout and thresholds; a pod is ready only while its readiness probe passes,
   and not ready the moment its process exits (the kubelet sees a container die at once);
@@ -23,6 +25,10 @@ objects `helm/ci_chart.py` rendered the way a kubelet would, from those objects 
   where the Service publishes not-ready addresses). A name with several pods gets one line per
   address: glibc's files backend returns every line of a name only with `multi on`, so each
   namespace gets its own /etc/netns/<ns>/host.conf saying so rather than trusting the host's.
+
+The host must forward between the bridge's ports: where br_netfilter is loaded and iptables'
+FORWARD policy drops (Docker sets that), pods cannot reach each other and the test fails at its
+first request; `iptables -I FORWARD -i aoc-br0 -o aoc-br0 -j ACCEPT` allows it.
 
 What this is not: there is no kube-proxy, so a ClusterIP Service name resolves to its ready pods'
 addresses (the order rotated per namespace, so clients spread over them) instead of one virtual
@@ -209,7 +215,11 @@ class Cluster:
         if any(SUBNET + "." in line for line in sh("ip", "-4", "route").splitlines()):
             raise RuntimeError(f"{SUBNET}.0/24 is already routed here; "
                                "set AOC_SUBNET to a free /24")
-        sh("ip", "link", "add", BRIDGE, "type", "bridge")
+        try:
+            sh("ip", "link", "add", BRIDGE, "type", "bridge")
+        except RuntimeError as e:
+            raise RuntimeError(f"cannot make the pods' bridge (this test needs root: network "
+                               f"namespaces, veths, a bridge): {e}") from e
         sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         sh("ip", "link", "set", BRIDGE, "up")
 

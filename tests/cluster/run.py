@@ -649,6 +649,8 @@ def print_failure_report(cluster):
     for t, text in cluster.events:
         print(f"   {t:7.1f} s  {text}")
     for pod in cluster.pods:
+        if pod.log is None:
+            continue  # never started
         print(f"-- {pod.name} ({pod.ip or 'deleted'}), last lines of its log:")
         print("   " + cluster.log_tail(pod).replace("\n", "\n   "))
 
