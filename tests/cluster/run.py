@@ -441,7 +441,7 @@ def steady_transfers(net, report, count=8):
         errors = "".join(f"; {net.transfers[s]['error']}" for s in range(count) if s not in acked)
         report.check(len(acked) == count,
                      f"{len(acked)}/{count} transfers acknowledged by the MU Service{errors}")
-        slowest = 0
+        slowest, sending = 0, 0
         for seq in acked:
             t = net.transfers[seq]
             t0 = time.monotonic()
@@ -451,10 +451,13 @@ def steady_transfers(net, report, count=8):
             slowest = max(slowest, time.monotonic() - t0)
             sent = [m for m in result.get("Messages", [])
                     if {"name": "Action", "value": "Transfer"} in m.get("Tags", [])]
-            if not report.check(not result.get("Error") and sent,
-                                f"seq {seq}: its result (router) sends the Transfer"):
-                print(json.dumps(result)[:800])
-        report.step(f"results read through the router, the slowest in {slowest:.1f} s")
+            if result.get("Error") or not sent:
+                report.check(False, f"seq {seq}: its result does not send the Transfer: "
+                                    f"{json.dumps(result)[:800]}")
+            else:
+                sending += 1
+        report.check(sending == len(acked), f"{sending}/{len(acked)} results, read through the "
+                                            f"router, send the Transfer (slowest {slowest:.1f} s)")
         if slowest > 20:
             slow_results_note(report)
         converge(net, report, "after the steady transfers")
