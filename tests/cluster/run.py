@@ -212,13 +212,13 @@ def retry(what, fn, timeout=60, every=1.0):
 class Network:
     """The AO side of the test: the module, the processes, the transfers sent and acknowledged."""
 
-    def __init__(self, objects, client, report):
+    def __init__(self, objects, client):
         self.objects = objects
         self.client = client
-        self.report = report
         self.sus = {}  # pod name -> SU address
         self.home_su = {}  # pid -> SU pod name
-        self.transfers = {}  # seq -> dict(sender, recipient, qty, id or None, error)
+        # seq -> sender, recipient, qty, id (None: not acknowledged), error, at and done (times)
+        self.transfers = {}
         self.lock = threading.Lock()
 
     # -- setup ---
@@ -255,9 +255,9 @@ class Network:
         return pid
 
     def eval(self, pid, lua):
-        """An Eval, waited for through the router; its result's Output."""
-        out = self.client.ao_unit("send", pid, "--action", "Eval", "--data", lua, "--wait")
-        return out
+        """An Eval, its result waited for through the router: `ao send --wait`'s output (the
+        message id, then the result's JSON)."""
+        return self.client.ao_unit("send", pid, "--action", "Eval", "--data", lua, "--wait")
 
     # -- transfers ---
 
@@ -681,7 +681,7 @@ def main():
         client = Client(None, args.bin_dir, work / "client",
                         service_url(objects, "mu"), service_url(objects, "router"))
         bring_up(cluster, report, client)
-        net = Network(objects, client, report)
+        net = Network(objects, client)
         check_router_members(cluster, net, report, "at start")
         check_wallets(cluster, net, report)
         set_up_processes(net, report)
