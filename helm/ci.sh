@@ -9,7 +9,10 @@
 #    (skips only with a reason in .checkov.yaml), yamllint on the values and on the rendered output,
 #    and every flag and AO_* variable the chart passes exists in the binary it runs (check_flags.py);
 # 3. every values file in helm/ao/ci/bad/ must be refused, with the message its first line names;
-# 4. shellcheck on the scripts, where installed.
+# 4. the chart, running: tests/cluster/run.py renders helm/ao/ci/cluster-values.yaml and runs its
+#    pods in network namespaces from the release binaries, faults included (needs root: it fails,
+#    never skips, where a namespace cannot be made);
+# 5. shellcheck on the scripts, where installed.
 #
 # The Python tools live in venvs under $AO_CACHE (default ~/.cache/ao-rs), reused across runs and
 # made again only when a pinned version below changes. `--install-only` stops after installing.
@@ -52,6 +55,7 @@ trap 'rm -rf "$work"' EXIT
 passed=0
 failed=0
 check() { # NAME COMMAND...: run one check, count it, keep going so one run shows every failure.
+  # $lines: how much of a failed check's output to show (default 40).
   local name=$1
   shift
   if "$@" >"$work/out" 2>&1; then
@@ -59,7 +63,7 @@ check() { # NAME COMMAND...: run one check, count it, keep going so one run show
   else
     failed=$((failed + 1))
     echo "FAILED: $name"
-    sed 's/^/  /' "$work/out" | tail -n 40
+    sed 's/^/  /' "$work/out" | tail -n "${lines:-40}"
   fi
 }
 
@@ -110,9 +114,16 @@ for values in helm/ao/ci/bad/*.yaml; do
   check "refused: $values" refused "$values"
 done
 
+echo "== chart, running: tests/cluster (pods in network namespaces, faults)"
+# A failure prints each pod's last log lines: show all of it. The timings line either way.
+# timeout: a hang fails the check instead of CI (SIGTERM: the test still cleans up).
+lines=400 check "cluster test (tests/cluster/run.py)" \
+  timeout 600 "$ops/bin/python" tests/cluster/run.py --bin-dir "$bin_dir"
+grep -E '^== timings' "$work/out" | sed 's/^== /  /' || true
+
 if command -v shellcheck >/dev/null; then
   echo "== shellcheck"
-  check "shellcheck" shellcheck helm/ci.sh deploy/docker/check-libs.sh
+  check "shellcheck" shellcheck helm/ci.sh deploy/docker/check-libs.sh tests/cluster/pod-root.sh
 else
   echo "== shellcheck: not installed, skipped"
 fi
