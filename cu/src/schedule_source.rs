@@ -192,9 +192,10 @@ pub const MAX_ROUTED_PROCESSES: usize = 100_000;
 /// SU clients kept: one per SU endpoint this CU reads; bounded like the locations they come from.
 pub const MAX_SU_CLIENTS: usize = ao_arweave::locate::MAX_LOCATIONS;
 
-/// How long a process the gateway did not know is sent to the default SU before the gateway is
-/// asked again: a process just spawned on the devnet's own SU is indexed within a block or two,
-/// and asking the gateway on every call for it would double the calls of a busy process.
+/// How long a process the gateway did not know, but the default SU does, is sent to the default
+/// SU before the gateway is asked again: a process just spawned on the devnet's own SU is indexed
+/// within a block or two, and asking the gateway on every call for it would double the calls of
+/// a busy process. (One the default SU does not know either is not kept: see `source_of`.)
 pub const UNKNOWN_PROCESS_RECHECK: Duration = Duration::from_secs(60);
 
 /// The [`ScheduleSource`] of every process: routes each call to the process's own SU.
@@ -273,7 +274,14 @@ impl SuRouter {
                 )));
             }
             Scheduled::Unknown => match &self.default {
-                Some(d) => (d.clone(), UNKNOWN_PROCESS_RECHECK),
+                // Kept as the process's route only once the default SU knows the process: one
+                // that does not (a process just spawned on another SU, which the gateway has not
+                // indexed yet) would otherwise answer 404 for it until the route expires,
+                // though the gateway knows it a block later.
+                Some(d) => match d.process(pid).await {
+                    Ok(_) => (d.clone(), UNKNOWN_PROCESS_RECHECK),
+                    Err(_) => return Ok(d.clone()),
+                },
                 None => {
                     return Err(CuError::NotFound(format!(
                         "process {pid} is unknown to the gateway, and this CU has no default \

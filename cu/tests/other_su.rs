@@ -584,3 +584,62 @@ async fn a_schedule_without_the_process_at_nonce_0_boots_the_process_first() {
     gateway2.shutdown().await;
     net.close().await;
 }
+
+/// A process spawned on one SU (A) and asked of a CU whose default SU (`--su-url`) is another
+/// (B), before the CU's gateway knows the process: 404 (neither knows it), then, as soon as the
+/// gateway has it, its results from A. The CU must not keep B as the process's route for a
+/// minute because the gateway did not know it at first (seen in the cluster test with 2 SUs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_the_gateway_learns_late_is_read_from_its_own_su_at_once() {
+    let net = net().await;
+    let other = common::net::net().await;
+    let (module, item, ids) = spawned(&net, 2).await;
+    let pid = item.id();
+    let dir = tempfile::tempdir().expect("tmp");
+    // The CU's gateway: the module and SU A's location (its AO HTTP API), not the process yet.
+    let mut g = local::Config::new(dir.path().join("gateway2"));
+    g.http_addr = "127.0.0.1:0".parse().expect("addr");
+    g.block_interval = Duration::ZERO;
+    let gateway2 = local::serve(g).await.expect("gateway");
+    gateway2.upload(&module).await.expect("module");
+    let location = SchedulerLocationBuilder::new(&net.su().url(), 3_600_000)
+        .sign(&net.su_key)
+        .expect("location");
+    gateway2.upload(location.item()).await.expect("location");
+    let g = HttpGateway::new(&gateway2.url(), &ClientConfig::default()).expect("gateway");
+    let cu = ao_cu::serve(ao_cu::Config::new(
+        dir.path().join("cu"),
+        format!("http://{}", other.su().grpc_addr),
+        Arc::new(g),
+        "CU-C".into(),
+    ))
+    .await
+    .expect("cu");
+    let url = format!("{}/result/{}?process-id={pid}", cu.url(), ids[1]);
+    let (s, body) = get(&net.http, url.clone()).await;
+    assert_eq!(
+        s, 404,
+        "neither the gateway nor the default SU knows it yet: {body}"
+    );
+
+    gateway2.upload(&item).await.expect("process");
+    let started = Instant::now();
+    let body = poll(
+        "the result once the gateway knows the process",
+        async || {
+            let (s, body) = get(&net.http, url.clone()).await;
+            (s == 200).then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(body["Output"], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the result took {:?} after the gateway knew the process",
+        started.elapsed()
+    );
+    cu.shutdown().await;
+    gateway2.shutdown().await;
+    other.close().await;
+    net.close().await;
+}
