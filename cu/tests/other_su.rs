@@ -602,7 +602,7 @@ async fn a_process_the_gateway_learns_late_is_read_from_its_own_su_at_once() {
     g.block_interval = Duration::ZERO;
     let gateway2 = local::serve(g).await.expect("gateway");
     gateway2.upload(&module).await.expect("module");
-    let location = SchedulerLocationBuilder::new(&net.su().url(), 3_600_000)
+    let location = SchedulerLocationBuilder::new(net.su().url(), 3_600_000)
         .sign(&net.su_key)
         .expect("location");
     gateway2.upload(location.item()).await.expect("location");

@@ -143,26 +143,36 @@ impl Net {
 /// ready line comes before its store is open; a router started then would eject it for a check
 /// interval, and a rolling restart waits for readiness as a Deployment does).
 pub async fn start_cu(net: &Net, data: &Path, http: SocketAddr, grpc: SocketAddr) -> Unit {
+    start_cu_with(net, data, http, grpc, &[]).await
+}
+
+/// [`start_cu`] with `extra` flags.
+pub async fn start_cu_with(
+    net: &Net,
+    data: &Path,
+    http: SocketAddr,
+    grpc: SocketAddr,
+    extra: &[&str],
+) -> Unit {
     let su = format!("http://{}", net.su.grpc_addr);
     let exe = bin("cu");
-    let unit = Unit::start(
-        exe.to_str().expect("path"),
-        &[
-            "--data-dir",
-            data.to_str().expect("path"),
-            "--http-addr",
-            &http.to_string(),
-            "--grpc-addr",
-            &grpc.to_string(),
-            "--su-url",
-            &su,
-            "--gateway-url",
-            &net.gateway.url(),
-            "--shutdown-grace",
-            "10s",
-        ],
-    )
-    .await;
+    let (http, grpc, gateway) = (http.to_string(), grpc.to_string(), net.gateway.url());
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().expect("path"),
+        "--http-addr",
+        &http,
+        "--grpc-addr",
+        &grpc,
+        "--su-url",
+        &su,
+        "--gateway-url",
+        &gateway,
+        "--shutdown-grace",
+        "10s",
+    ];
+    args.extend_from_slice(extra);
+    let unit = Unit::start(exe.to_str().expect("path"), &args).await;
     unit.0
         .wait_ready(ao_local::child::READY_TIMEOUT)
         .await
@@ -181,9 +191,14 @@ pub struct Cu {
 impl Cu {
     /// Start CU number `i` of the pool on its own data directory.
     pub async fn start(net: &Net, i: usize) -> Cu {
+        Cu::start_with(net, i, &[]).await
+    }
+
+    /// [`Cu::start`] with `extra` flags.
+    pub async fn start_with(net: &Net, i: usize, extra: &[&str]) -> Cu {
         let data = net.dir.path().join(format!("cu{i}"));
         let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let unit = start_cu(net, &data, any, any).await;
+        let unit = start_cu_with(net, &data, any, any, extra).await;
         Cu {
             http: unit.addr("http"),
             grpc: unit.addr("grpc"),
