@@ -1052,7 +1052,7 @@ impl Evaluator {
         )
     }
 
-    /// Send `msg` to the process's thread behind what is queued, with the record its result
+    /// Send `next` to the process's thread behind what is queued, with the record its result
     /// will be stored in; then, when a checkpoint is due after it, the copy of the memory as it
     /// will be then. Collects the oldest answers first while the queue is full. The caller has
     /// already moved `p` past the message (nonce, cron walk), so a checkpoint queued here
