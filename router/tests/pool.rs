@@ -35,20 +35,51 @@ async fn ask_all(
     (answers, by)
 }
 
+/// `n` CUs and the router over them, every result of `procs` asked once through it.
+struct Pool {
+    cus: Vec<Cu>,
+    dir: std::path::PathBuf,
+    router: ao_tests::drain::Unit,
+    addr: std::net::SocketAddr,
+    /// The answers first given, and the member that gave each process's.
+    first: Answers,
+    by: HashMap<String, String>,
+}
+
+impl Pool {
+    async fn start(net: &Net, n: usize, procs: &[(String, String)]) -> Pool {
+        let mut cus = Vec::new();
+        for i in 0..n {
+            cus.push(Cu::start(net, i).await);
+        }
+        let dir = net.dir.path().join("router");
+        let refs: Vec<&Cu> = cus.iter().collect();
+        let router = start_router(&dir, &refs, "127.0.0.1:0", &[]).await;
+        let addr = router.addr("http");
+        let (first, by) = ask_all(net, addr, procs).await;
+        Pool {
+            cus,
+            dir,
+            router,
+            addr,
+            first,
+            by,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_processes_spread_fairly_and_a_fourth_cu_takes_a_quarter_of_them() {
     let net = net().await;
     let procs = net.processes(60).await;
-    let mut cus = Vec::new();
-    for i in 0..3 {
-        cus.push(Cu::start(&net, i).await);
-    }
-    let dir = net.dir.path().join("router");
-    let refs: Vec<&Cu> = cus.iter().collect();
-    let mut router = start_router(&dir, &refs, "127.0.0.1:0", &[]).await;
-    let addr = router.addr("http");
-
-    let (first, by) = ask_all(&net, addr, &procs).await;
+    let Pool {
+        mut cus,
+        dir,
+        mut router,
+        addr,
+        first,
+        by,
+    } = Pool::start(&net, 3, &procs).await;
     let mut shares: BTreeMap<String, usize> = BTreeMap::new();
     for (pid, _) in &procs {
         let owner = route(&net.http, addr, pid).await["owner"]
@@ -117,21 +148,71 @@ struct Seen {
     after: HashMap<String, String>,
 }
 
-/// Clients asking every result (and, when `dry_runs`, a dry-run of every process) through the
-/// router in rounds, each answer compared with `first`, until `stop` is set and a full round
-/// began after it.
-#[allow(clippy::too_many_arguments)]
-fn load(
-    net: &Net,
-    router: std::net::SocketAddr,
-    procs: &[(String, String)],
-    first: &Answers,
-    dry_runs: bool,
+/// A steady load on the router: clients asking every result (and, when `dry_runs`, a dry-run of
+/// every process) in rounds, each answer compared with the first one, until [`Traffic::finish`]
+/// and a full round begun after it.
+struct Traffic {
     event: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     seen: Arc<std::sync::Mutex<Seen>>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(net: &Net, pool: &Pool, procs: &[(String, String)], dry_runs: bool) -> Traffic {
+        let event = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+        let clients = load(net, pool, procs, dry_runs, &event, &stop, &seen);
+        Traffic {
+            event,
+            stop,
+            seen,
+            clients,
+        }
+    }
+
+    /// Answers counted so far.
+    fn answered(&self) -> usize {
+        self.seen.lock().expect("seen").answered
+    }
+
+    /// Wait until `n` answers were counted.
+    async fn until(&self, n: usize) {
+        let end = Instant::now() + DEADLINE;
+        while self.answered() < n {
+            assert!(Instant::now() < end, "the load stalled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// From now on, record which member answers each process (`Seen::after`).
+    fn event(&self) {
+        self.event.store(true, Ordering::Release);
+    }
+
+    /// Stop after one more full round; what the clients saw.
+    async fn finish(self) -> Seen {
+        self.stop.store(true, Ordering::Release);
+        for c in self.clients {
+            c.await.expect("client");
+        }
+        std::mem::take(&mut *self.seen.lock().expect("seen"))
+    }
+}
+
+/// The clients of a [`Traffic`].
+fn load(
+    net: &Net,
+    pool: &Pool,
+    procs: &[(String, String)],
+    dry_runs: bool,
+    event: &Arc<AtomicBool>,
+    stop: &Arc<AtomicBool>,
+    seen: &Arc<std::sync::Mutex<Seen>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     const CLIENTS: usize = 3;
+    let (router, first) = (pool.addr, &pool.first);
     (0..CLIENTS)
         .map(|c| {
             let (http, procs, first) = (net.http.clone(), procs.to_vec(), first.clone());
@@ -201,67 +282,26 @@ fn load(
 async fn a_cu_killed_under_load_loses_no_request_and_its_processes_answer_from_the_others() {
     let net = net().await;
     let procs = net.processes(24).await;
-    let mut cus = Vec::new();
-    for i in 0..3 {
-        cus.push(Cu::start(&net, i).await);
-    }
-    let dir = net.dir.path().join("router");
-    let refs: Vec<&Cu> = cus.iter().collect();
-    let router = start_router(&dir, &refs, "127.0.0.1:0", &[]).await;
-    let addr = router.addr("http");
-    let (first, by) = ask_all(&net, addr, &procs).await;
-
-    let (event, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
-    let clients = load(
-        &net,
-        addr,
-        &procs,
-        &first,
-        false,
-        event.clone(),
-        stop.clone(),
-        seen.clone(),
-    );
-    let until = |n: usize| {
-        let seen = seen.clone();
-        async move {
-            let end = Instant::now() + DEADLINE;
-            while seen.lock().expect("seen").answered < n {
-                assert!(Instant::now() < end, "the load stalled");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    until(24).await;
+    let mut pool = Pool::start(&net, 3, &procs).await;
+    let (addr, by) = (pool.addr, pool.by.clone());
+    let traffic = Traffic::start(&net, &pool, &procs, false);
+    traffic.until(24).await;
     // kill -9 the CU owning the most processes.
     let victim = (0..3)
-        .max_by_key(|i| by.values().filter(|m| **m == cus[*i].url()).count())
+        .max_by_key(|i| by.values().filter(|m| **m == pool.cus[*i].url()).count())
         .expect("a CU");
-    let victim_url = cus[victim].url();
+    let victim_url = pool.cus[victim].url();
     let owned: Vec<String> = by
         .iter()
         .filter(|(_, m)| **m == victim_url)
         .map(|(p, _)| p.clone())
         .collect();
-    cus[victim]
-        .unit
-        .0
-        .child_mut()
-        .start_kill()
-        .expect("kill -9");
-    cus[victim].unit.0.child_mut().wait().await.expect("wait");
-    event.store(true, Ordering::Release);
-    let answered = seen.lock().expect("seen").answered;
-    until(answered + 48).await;
-    stop.store(true, Ordering::Release);
-    for c in clients {
-        c.await.expect("client");
-    }
-    let seen = std::mem::take(&mut *seen.lock().expect("seen"));
+    let child = pool.cus[victim].unit.0.child_mut();
+    child.start_kill().expect("kill -9");
+    child.wait().await.expect("wait");
+    traffic.event();
+    traffic.until(traffic.answered() + 48).await;
+    let seen = traffic.finish().await;
     eprintln!(
         "kill -9 of {victim_url} (owner of {} of 24): {} answers, failures {:?}",
         owned.len(),
@@ -277,8 +317,7 @@ async fn a_cu_killed_under_load_loses_no_request_and_its_processes_answer_from_t
     assert_ne!(r["owner"], victim_url.as_str(), "{r}");
     assert_eq!(r["ranking"][0]["member"], victim_url.as_str(), "{r}");
     assert_eq!(r["ranking"][0]["state"], "ejected", "{r}");
-    drop(router);
-    drop(cus);
+    drop(pool);
     net.close().await;
 }
 
@@ -286,33 +325,11 @@ async fn a_cu_killed_under_load_loses_no_request_and_its_processes_answer_from_t
 async fn a_rolling_restart_of_every_cu_under_load_fails_no_request() {
     let net = net().await;
     let procs = net.processes(18).await;
-    let mut cus = Vec::new();
-    for i in 0..3 {
-        cus.push(Cu::start(&net, i).await);
-    }
-    let dir = net.dir.path().join("router");
-    let refs: Vec<&Cu> = cus.iter().collect();
-    let router = start_router(&dir, &refs, "127.0.0.1:0", &[]).await;
-    let addr = router.addr("http");
-    let (first, _) = ask_all(&net, addr, &procs).await;
-
-    let (event, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
-    let clients = load(
-        &net,
-        addr,
-        &procs,
-        &first,
-        true,
-        event.clone(),
-        stop.clone(),
-        seen.clone(),
-    );
+    let mut pool = Pool::start(&net, 3, &procs).await;
+    let addr = pool.addr;
+    let traffic = Traffic::start(&net, &pool, &procs, true);
     let restarts = AtomicUsize::new(0);
-    for cu in cus.iter_mut() {
+    for cu in pool.cus.iter_mut() {
         cu.unit.sigterm();
         let status = cu.unit.exit_within(Duration::from_secs(20)).await;
         assert!(status.success(), "{status:?}");
@@ -321,12 +338,8 @@ async fn a_rolling_restart_of_every_cu_under_load_fails_no_request() {
         member_state_until(&net.http, addr, &cu.url(), "healthy").await;
         restarts.fetch_add(1, Ordering::Relaxed);
     }
-    event.store(true, Ordering::Release);
-    stop.store(true, Ordering::Release);
-    for c in clients {
-        c.await.expect("client");
-    }
-    let seen = std::mem::take(&mut *seen.lock().expect("seen"));
+    traffic.event();
+    let seen = traffic.finish().await;
     let metrics = get(&net.http, &format!("http://{addr}/metrics"))
         .await
         .expect("metrics")
@@ -345,8 +358,7 @@ async fn a_rolling_restart_of_every_cu_under_load_fails_no_request() {
     );
     assert!(seen.failures.is_empty(), "{:?}", seen.failures);
     assert!(seen.answered > procs.len() * 2);
-    drop(router);
-    drop(cus);
+    drop(pool);
     net.close().await;
 }
 
@@ -355,15 +367,14 @@ async fn the_router_drains_on_sigterm_and_a_restart_gives_every_answer_again() {
     use ao_tests::drain::{Load, Req, drain_under_load};
     let net = net().await;
     let procs = net.processes(8).await;
-    let mut cus = Vec::new();
-    for i in 0..2 {
-        cus.push(Cu::start(&net, i).await);
-    }
-    let dir = net.dir.path().join("router");
-    let refs: Vec<&Cu> = cus.iter().collect();
-    let mut router = start_router(&dir, &refs, "127.0.0.1:0", &[]).await;
-    let addr = router.addr("http");
-    let (first, _) = ask_all(&net, addr, &procs).await;
+    let Pool {
+        cus,
+        dir,
+        mut router,
+        addr,
+        first,
+        ..
+    } = Pool::start(&net, 2, &procs).await;
 
     // Two clients over keep-alive connections, each asking every result a few times.
     let writers: Vec<Vec<Req>> = (0..2)
@@ -405,6 +416,7 @@ async fn the_router_drains_on_sigterm_and_a_restart_gives_every_answer_again() {
     );
 
     // The router again, on the same address: every answer given before, given again.
+    let refs: Vec<&Cu> = cus.iter().collect();
     let router = start_router(&dir, &refs, &addr.to_string(), &[]).await;
     for a in drained.accepted.iter().filter(|a| *a != "dry-run") {
         let (pid, id) = a.split_once(' ').expect("pid and id");
