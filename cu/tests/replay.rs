@@ -127,10 +127,7 @@ async fn bench_cold_replay_beside_the_loader() {
         .text()
         .await
         .expect("text");
-    let evaluating = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("ao_cu_eval_duration_seconds_sum "))
-        .and_then(|v| v.parse::<f64>().ok())
+    let evaluating = ao_tests::metric(&metrics, "ao_cu_eval_duration_seconds_sum")
         .expect("the evaluation time metric");
     let checkpoints = common::metric(&metrics, "ao_cu_checkpoints_total");
     let per = |d: f64| d * 1000.0 / (n + 1) as f64;

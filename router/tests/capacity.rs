@@ -53,11 +53,10 @@ async fn loads(net: &Net, cus: &[Cu]) -> [u64; 5] {
             .await
             .expect("text");
         for (i, s) in SOURCES.iter().enumerate() {
-            let name = format!("ao_cu_process_loads_total{{source=\"{s}\"}} ");
-            out[i] += text
-                .lines()
-                .find_map(|l| l.strip_prefix(&name)?.parse::<u64>().ok())
-                .unwrap_or(0);
+            out[i] += common::metric(
+                &text,
+                &format!("ao_cu_process_loads_total{{source=\"{s}\"}}"),
+            );
         }
     }
     out

@@ -78,9 +78,7 @@ fn client() -> reqwest::Client {
 }
 
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
+    ao_tests::metric(text, name).unwrap_or(0.0) as u64
 }
 
 #[tokio::test]

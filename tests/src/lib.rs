@@ -11,6 +11,14 @@ use std::process::{Command, Output};
 pub mod drain;
 pub mod modules;
 
+/// The value of the sample `name` (with its labels as the unit writes them, e.g.
+/// `ao_cu_process_loads_total{source="memory"}`) in a Prometheus text, if present: what every
+/// test that reads a unit's `/metrics` needs.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// The ANS-104 fixtures folder: `$AO_FIXTURES`, else `shared/fixtures/ans104` beside the clone.
 pub fn fixtures() -> PathBuf {
     std::env::var_os("AO_FIXTURES")

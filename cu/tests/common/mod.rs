@@ -9,7 +9,5 @@ pub use ao_tests::modules::{cache, minimal_module, repo};
 
 /// The value of counter or gauge `name` in a Prometheus text (`/metrics`).
 pub fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+    ao_tests::metric(text, name).unwrap_or_else(|| panic!("no metric {name} in\n{text}")) as u64
 }

@@ -299,7 +299,5 @@ pub async fn member_state_until(
 
 /// The value of counter `name` (with its labels, if any, as written) in a Prometheus text.
 pub fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
+    ao_tests::metric(text, name).unwrap_or(0.0) as u64
 }
