@@ -352,26 +352,7 @@ impl Evaluator {
         if let Some(slot) = self.existing_slot(&raw) {
             let guard = slot.lock().await;
             if let Some(p) = guard.as_ref() {
-                let memory = p
-                    .worker
-                    .memory()
-                    .await
-                    .map_err(module_error)?
-                    .unwrap_or_default();
-                return Ok(Some(State {
-                    memory,
-                    nonce: p.last.map_or(0, |l| l.nonce),
-                    timestamp: p.last_eval.timestamp,
-                    block_height: p.last_eval.height,
-                    module_id: p.module_id.clone(),
-                    scheduled: p.last.map(|l| ScheduledPoint {
-                        timestamp: l.at.timestamp,
-                        block_height: l.at.height,
-                        hash_chain: l.hash_chain,
-                        assignment_id: l.assignment_id,
-                    }),
-                    crons_done: p.walk.produced,
-                }));
+                return Ok(Some(state_of(p).await?));
             }
             drop(guard);
             self.release(&raw, &slot);
@@ -1739,26 +1720,7 @@ impl Evaluator {
         let p = guard
             .as_ref()
             .ok_or_else(|| CuError::Storage("process slot empty".into()))?;
-        let memory = p
-            .worker
-            .memory()
-            .await
-            .map_err(module_error)?
-            .unwrap_or_default();
-        Ok(State {
-            memory,
-            nonce: p.last.map_or(0, |l| l.nonce),
-            timestamp: p.last_eval.timestamp,
-            block_height: p.last_eval.height,
-            module_id: p.module_id.clone(),
-            scheduled: p.last.map(|l| ScheduledPoint {
-                timestamp: l.at.timestamp,
-                block_height: l.at.height,
-                hash_chain: l.hash_chain,
-                assignment_id: l.assignment_id,
-            }),
-            crons_done: p.walk.produced,
-        })
+        state_of(p).await
     }
 
     /// `GET /results/{pid}` (and `/cron/{pid}` with `crons_only`): a page of stored results.
@@ -1865,6 +1827,31 @@ impl State {
             memory: Vec::new(),
         })
     }
+}
+
+/// `p`'s memory (copied on its thread) and where it stands in its schedule: what `/state`
+/// serves and a peer's handoff reads.
+async fn state_of(p: &Loaded) -> Result<State, CuError> {
+    let memory = p
+        .worker
+        .memory()
+        .await
+        .map_err(module_error)?
+        .unwrap_or_default();
+    Ok(State {
+        memory,
+        nonce: p.last.map_or(0, |l| l.nonce),
+        timestamp: p.last_eval.timestamp,
+        block_height: p.last_eval.height,
+        module_id: p.module_id.clone(),
+        scheduled: p.last.map(|l| ScheduledPoint {
+            timestamp: l.at.timestamp,
+            block_height: l.at.height,
+            hash_chain: l.hash_chain,
+            assignment_id: l.assignment_id,
+        }),
+        crons_done: p.walk.produced,
+    })
 }
 
 /// A checkpoint of `p` at its place in the schedule now (after its last scheduled message and
