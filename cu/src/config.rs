@@ -130,20 +130,20 @@ pub struct CuArgs {
 
     /// Start a process this CU does not hold from a peer CU's live state (the router's
     /// `ao-handoff-from`, or `--peer-cu`), verified, instead of its own checkpoint or a replay.
-    /// Off by default: a CU started so has no results of the messages before that state, and
-    /// asks the peer for them; while no peer that has them is up (a rolling restart of the
-    /// whole pool), such a result is answered 425 until the history is replayed here (not yet
-    /// done). Turn it on where warm moves matter more.
-    #[arg(long, env = "AO_CU_HANDOFF")]
+    /// The results of the messages before that state are asked of the peers, or replayed here
+    /// when none has them. Without a router or `--peer-cu` nothing names a peer, so a lone CU
+    /// is unaffected; `--handoff false` makes every move a cold start.
+    #[arg(long, value_name = "BOOL", env = "AO_CU_HANDOFF", default_value_t = true, action = clap::ArgAction::Set)]
     pub handoff: bool,
 
     /// Another CU of the pool asked for a process's live state when this CU loads a process it
-    /// does not hold (its HTTP base URL; repeat, or comma-separate in the environment), after
-    /// the ones a request names in `ao-handoff-from` (the router's). None: only those. Leave
-    /// this CU itself out: asking itself waits out the peer timeout (5 s) on every load.
+    /// does not hold: its HTTP base URL, with `;grpc=URL` to read the state over its gRPC
+    /// `State` (repeat, or comma-separate in the environment), after the ones a request names
+    /// in `ao-handoff-from` (the router's). None: only those. Leave this CU itself out: asking
+    /// itself waits out the peer timeout (5 s) on every load.
     #[arg(
         long = "peer-cu",
-        value_name = "URL",
+        value_name = "URL[;grpc=URL]",
         env = "AO_CU_PEERS",
         value_delimiter = ','
     )]

@@ -23,10 +23,6 @@ pub enum CuError {
     /// The gateway failed (502).
     #[error("gateway: {0}")]
     Gateway(String),
-    /// The message is older than the checkpoint this CU started the process from, and its
-    /// result was never evaluated here (425, as the reference answers).
-    #[error("{0}")]
-    BeforeCheckpoint(String),
     /// A process asks for more memory or compute than this CU allows (413).
     #[error("{0}")]
     TooLarge(String),
@@ -58,7 +54,6 @@ impl CuError {
             CuError::NotFound(_) => 404,
             CuError::HashChain(_) | CuError::Module(_) => 422,
             CuError::Su(_) | CuError::Gateway(_) => 502,
-            CuError::BeforeCheckpoint(_) => 425,
             CuError::TooLarge(_) => 413,
             CuError::Storage(_) => 500,
         }

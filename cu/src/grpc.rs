@@ -8,8 +8,8 @@ use std::sync::Arc;
 use ao_proto::common::v1 as pb;
 use ao_proto::compute::v1::compute_server::{Compute, ComputeServer};
 use ao_proto::compute::v1::{
-    CronRequest, DryRunRequest, InfoRequest, ResultEdge, ResultRequest, ResultsRequest, SortOrder,
-    StateChunk, StateHeader, StateRequest,
+    CronRequest, DryRunRequest, HandoffPoint, InfoRequest, ResultEdge, ResultRequest,
+    ResultsRequest, SortOrder, StateChunk, StateHeader, StateRequest,
 };
 use futures_util::Stream;
 use serde_json::{Value, json};
@@ -22,7 +22,7 @@ use crate::process::{Evaluator, Target};
 use crate::store::Page;
 
 /// Bytes of memory per `StateChunk`: far below gRPC's 4 MiB default message limit.
-const STATE_CHUNK: usize = 1 << 20;
+pub const STATE_CHUNK: usize = 1 << 20;
 
 /// The CU's gRPC service name, as `grpc.health.v1` reports it.
 pub const SERVICE_NAME: &str = <ComputeServer<GrpcCompute> as tonic::server::NamedService>::NAME;
@@ -72,7 +72,6 @@ fn status(e: CuError) -> Status {
             Status::invalid_argument(msg)
         }
         CuError::NotFound(_) => Status::not_found(msg),
-        CuError::BeforeCheckpoint(_) => Status::out_of_range(msg),
         CuError::TooLarge(_) => Status::resource_exhausted(msg),
         CuError::Su(_) | CuError::Gateway(_) => Status::unavailable(msg),
         CuError::Storage(_) => Status::internal(msg),
@@ -271,13 +270,39 @@ impl Compute for GrpcCompute {
     ) -> Result<Response<Self::StateStream>, Status> {
         self.hint(&req);
         let r = req.into_inner();
-        let state = self.evaluator.state(&r.process_id).await.map_err(status)?;
+        // A peer's probe: what is held, as it is (see `StateRequest.probe`).
+        let state = if r.probe {
+            self.evaluator
+                .held_state(&r.process_id)
+                .await
+                .map_err(status)?
+                .ok_or_else(|| {
+                    Status::not_found(format!("process {} is not held by this CU", r.process_id))
+                })?
+        } else {
+            self.evaluator.state(&r.process_id).await.map_err(status)?
+        };
+        let (state, sha) = tokio::task::spawn_blocking(move || {
+            let sha: [u8; 32] = Sha256::digest(&state.memory).into();
+            (state, sha)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("hashing the memory stopped: {e}")))?;
+        let handoff = state.checkpoint_fields(sha).map(|c| HandoffPoint {
+            module: state.module_id.clone(),
+            hash_chain: ao_core::encoding::b64url(c.hash_chain),
+            assignment: ao_core::encoding::b64url(c.assignment_id),
+            scheduled_timestamp_ms: c.timestamp,
+            scheduled_block_height: c.block_height,
+            crons_done: c.crons_done,
+        });
         let header = StateHeader {
             last_timestamp_ms: state.timestamp,
             last_ordinate: state.nonce,
             last_block_height: state.block_height,
             memory_size: state.memory.len() as u64,
-            sha256: hex::encode(Sha256::digest(&state.memory)),
+            sha256: hex::encode(sha),
+            handoff,
         };
         let mut chunks: Vec<Result<StateChunk, Status>> = state
             .memory

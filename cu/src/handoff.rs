@@ -1,15 +1,19 @@
 //! Handoff: a process that comes to this CU from another starts from that CU's live state, not
 //! from nonce 0.
 //!
-//! Where the peers come from: the router adds `ao-handoff-from: URL[,URL]` (HTTP header, gRPC
+//! Where the peers come from: the router adds `ao-handoff-from: PEER[,PEER]` (HTTP header, gRPC
 //! metadata of the same name) to what it forwards, naming the CUs that may hold the process warm
 //! (its previous owners, in order of preference); operators without the router list their pool
-//! with `--peer-cu`. The URLs are the peers' HTTP base URLs (what a router or an operator knows
-//! of a CU); the state is read over HTTP `GET /state/{pid}` with [`PROBE_HEADER`]: the peer
-//! answers what it holds as it is, or 404 at once instead of evaluating the process for us.
-//! Results of messages the peer evaluated before its state was taken are asked of it too
-//! (`/result`), since this CU never evaluated them. A request only leaves a hint ([`Hints`], by process, expiring): the load of the process,
-//! wherever a request reaches it, reads it, so no signature in between carries the header.
+//! with `--peer-cu`. A peer is its HTTP base URL, with `;grpc=URL` when its gRPC address is known
+//! (the router knows both of every member): [`Peer`]. The state is read over gRPC `State` with
+//! `probe` set when the peer's gRPC URL is known, else over HTTP `GET /state/{pid}` with
+//! [`PROBE_HEADER`]; either way the peer answers what it holds as it is, or not-found at once,
+//! instead of evaluating the process for us. Results of messages the peer evaluated before its
+//! state was taken are asked of it too (HTTP `/result`, the bytes the peer serves), since this
+//! CU never evaluated them; when no peer has them, the CU replays that history itself
+//! ([`crate::process`]). A request only leaves a hint ([`Hints`], by process, expiring): the
+//! load of the process, wherever a request reaches it, reads it, so no signature in between
+//! carries the header.
 //!
 //! Nothing a peer sends is used unverified ([`verify`]): the memory's SHA-256 must be the one the
 //! peer states, its module the process's module, and its last scheduled message (nonce, hash
@@ -100,6 +104,49 @@ pub enum HandoffError {
     },
 }
 
+/// A CU of the pool that may hold a process: its HTTP base URL (its name in logs and results'
+/// requests) and, when known, its gRPC URL, over which its state is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// `http(s)://HOST:PORT`, no trailing slash.
+    pub http: String,
+    /// `http(s)://HOST:PORT` of its Compute gRPC service.
+    pub grpc: Option<String>,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.http)
+    }
+}
+
+impl Peer {
+    /// Parse `URL[;grpc=URL]`; `None` (with the reason) when either is not an http(s) URL or an
+    /// option is unknown. Pure.
+    pub fn parse(s: &str) -> Result<Peer, String> {
+        let url = |u: &str| -> Result<String, String> {
+            let u = u.trim();
+            if (u.starts_with("http://") || u.starts_with("https://"))
+                && reqwest::Url::parse(u).is_ok()
+            {
+                Ok(u.trim_end_matches('/').to_string())
+            } else {
+                Err(format!("{u:?} is not an http(s) URL"))
+            }
+        };
+        let mut parts = s.split(';');
+        let http = url(parts.next().unwrap_or_default())?;
+        let mut grpc = None;
+        for option in parts {
+            match option.trim().split_once('=') {
+                Some(("grpc", u)) => grpc = Some(url(u)?),
+                _ => return Err(format!("unknown option {option:?} (expected grpc=URL)")),
+            }
+        }
+        Ok(Peer { http, grpc })
+    }
+}
+
 /// A process's state as a peer states it, not yet verified.
 #[derive(Debug, Clone)]
 pub struct PeerState {
@@ -117,35 +164,109 @@ pub struct PeerState {
 #[async_trait::async_trait]
 pub trait PeerSource: Send + Sync {
     /// The latest state `peer` holds of `pid`.
-    async fn state(&self, peer: &str, pid: &str) -> Result<PeerState, HandoffError>;
+    async fn state(&self, peer: &Peer, pid: &str) -> Result<PeerState, HandoffError>;
 
     /// The result `peer` stored for message `id` of `pid`: for a message a process taken over
     /// from `peer` had evaluated there before its state was taken (this CU never evaluated it).
     async fn result(
         &self,
-        peer: &str,
+        peer: &Peer,
         pid: &str,
         id: &str,
     ) -> Result<serde_json::Value, HandoffError>;
 }
 
-/// Peers' states over their HTTP `/state/{pid}`.
-pub struct HttpPeers {
+/// Peers' states over their gRPC `State` (when their gRPC URL is known) or HTTP `/state/{pid}`,
+/// and their results over HTTP `/result`.
+pub struct NetworkPeers {
     http: reqwest::Client,
 }
 
-impl HttpPeers {
-    /// Reading through `http` (each request bounded by [`PEER_TIMEOUT`]).
-    pub fn new(http: reqwest::Client) -> HttpPeers {
-        HttpPeers { http }
+impl NetworkPeers {
+    /// Reading through `http` (each request bounded by [`PEER_TIMEOUT`]), and gRPC channels
+    /// made for each state read (a handoff is rare: one per process that moves).
+    pub fn new(http: reqwest::Client) -> NetworkPeers {
+        NetworkPeers { http }
+    }
+
+    /// The state over the peer's gRPC `State`, with `probe` set: its chunks reassembled and
+    /// checked against the size the header states.
+    async fn grpc_state(
+        &self,
+        peer: &Peer,
+        grpc: &str,
+        pid: &str,
+    ) -> Result<PeerState, HandoffError> {
+        use ao_proto::compute::v1::StateRequest;
+        use ao_proto::compute::v1::compute_client::ComputeClient;
+        use futures_util::StreamExt;
+        let transfer = |e: String| HandoffError::Transfer(peer.to_string(), e);
+        let bad = |why: String| HandoffError::Malformed(peer.to_string(), why);
+        let channel = tonic::transport::Endpoint::from_shared(grpc.to_string())
+            .map_err(|e| transfer(format!("gRPC URL {grpc}: {e}")))?
+            .connect_timeout(PEER_TIMEOUT)
+            .timeout(PEER_TIMEOUT)
+            .connect_lazy();
+        let mut client =
+            ComputeClient::new(channel).max_decoding_message_size(2 * crate::grpc::STATE_CHUNK);
+        let read = async {
+            let request = StateRequest {
+                process_id: pid.to_string(),
+                to_timestamp_ms: None,
+                probe: true,
+            };
+            let mut stream = match client.state(request).await {
+                Ok(r) => r.into_inner(),
+                Err(s) if s.code() == tonic::Code::NotFound => {
+                    return Err(HandoffError::NotHeld(peer.to_string()));
+                }
+                Err(s) => return Err(transfer(format!("gRPC State: {s}"))),
+            };
+            let first = stream
+                .next()
+                .await
+                .ok_or_else(|| bad("State sent no chunk".into()))?
+                .map_err(|s| transfer(format!("gRPC State: {s}")))?;
+            let header = first
+                .header
+                .ok_or_else(|| bad("the first State chunk has no header".into()))?;
+            if header.memory_size > MAX_PEER_MEMORY {
+                return Err(bad("memory larger than 4 GiB".into()));
+            }
+            let fields = grpc_fields(peer, &header)?;
+            let mut memory = first.data;
+            // The stated size bounds what is taken (and the allocation made for it).
+            memory.reserve(header.memory_size.saturating_sub(memory.len() as u64) as usize);
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|s| transfer(format!("gRPC State: {s}")))?;
+                if memory.len() as u64 + chunk.data.len() as u64 > header.memory_size {
+                    return Err(bad("more memory than the header states".into()));
+                }
+                memory.extend_from_slice(&chunk.data);
+            }
+            if memory.len() as u64 != header.memory_size {
+                return Err(bad(format!(
+                    "{} bytes of memory where the header states {}",
+                    memory.len(),
+                    header.memory_size
+                )));
+            }
+            Ok(fields.with_memory(memory))
+        };
+        tokio::time::timeout(PEER_TIMEOUT, read)
+            .await
+            .map_err(|_| transfer(format!("gRPC State took over {PEER_TIMEOUT:?}")))?
     }
 }
 
 #[async_trait::async_trait]
-impl PeerSource for HttpPeers {
-    async fn state(&self, peer: &str, pid: &str) -> Result<PeerState, HandoffError> {
+impl PeerSource for NetworkPeers {
+    async fn state(&self, peer: &Peer, pid: &str) -> Result<PeerState, HandoffError> {
+        if let Some(grpc) = &peer.grpc {
+            return self.grpc_state(peer, grpc, pid).await;
+        }
         let transfer = |e: reqwest::Error| HandoffError::Transfer(peer.to_string(), e.to_string());
-        let url = format!("{}/state/{pid}", peer.trim_end_matches('/'));
+        let url = format!("{}/state/{pid}", peer.http);
         let resp = self
             .http
             .get(&url)
@@ -176,12 +297,12 @@ impl PeerSource for HttpPeers {
 
     async fn result(
         &self,
-        peer: &str,
+        peer: &Peer,
         pid: &str,
         id: &str,
     ) -> Result<serde_json::Value, HandoffError> {
         let transfer = |e: reqwest::Error| HandoffError::Transfer(peer.to_string(), e.to_string());
-        let mut url = reqwest::Url::parse(&format!("{}/result/", peer.trim_end_matches('/')))
+        let mut url = reqwest::Url::parse(&format!("{}/result/", peer.http))
             .and_then(|u| u.join(id))
             .map_err(|e| HandoffError::Transfer(peer.to_string(), e.to_string()))?;
         url.query_pairs_mut()
@@ -229,7 +350,40 @@ impl Fields {
     }
 }
 
-fn state_fields(peer: &str, h: &reqwest::header::HeaderMap) -> Result<Fields, HandoffError> {
+/// The fields of a gRPC `StateHeader` and its handoff point.
+fn grpc_fields(
+    peer: &Peer,
+    h: &ao_proto::compute::v1::StateHeader,
+) -> Result<Fields, HandoffError> {
+    let bad = |why: String| HandoffError::Malformed(peer.to_string(), why);
+    let point = h.handoff.as_ref().ok_or_else(|| {
+        bad("no handoff point (a CU without handoff support, or no message evaluated)".into())
+    })?;
+    let sha: [u8; 32] = hex::decode(&h.sha256)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("sha256 is not 32 bytes of hex".into()))?;
+    let id = |name: &'static str, v: &str| decode_id(name, v).map_err(|e| bad(e.to_string()));
+    Ok(Fields {
+        peer: peer.to_string(),
+        module: point.module.clone(),
+        sha,
+        checkpoint: Checkpoint {
+            nonce: h.last_ordinate,
+            timestamp: point.scheduled_timestamp_ms,
+            block_height: point.scheduled_block_height,
+            hash_chain: id("hash chain", &point.hash_chain)?,
+            assignment_id: id("assignment", &point.assignment)?,
+            crons_done: point.crons_done,
+            last_timestamp: h.last_timestamp_ms,
+            last_block_height: h.last_block_height,
+            memory_sha256: sha,
+            memory: Vec::new(),
+        },
+    })
+}
+
+fn state_fields(peer: &Peer, h: &reqwest::header::HeaderMap) -> Result<Fields, HandoffError> {
     let bad = |why: String| HandoffError::Malformed(peer.to_string(), why);
     let text = |name: &str| {
         h.get(name)
@@ -362,28 +516,28 @@ pub fn verify(
     })
 }
 
-/// The peers an `ao-handoff-from` value names: comma-separated `http(s)://` base URLs, in order,
-/// without duplicates, at most [`MAX_PEERS`]; anything else is dropped with a warning (a bad
-/// hint must not fail the request: the process still loads from the other sources). Pure.
-pub fn parse_peers(value: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for url in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && reqwest::Url::parse(url).is_ok();
-        if !ok {
-            tracing::warn!(url, "{HEADER}: not an http(s) URL; ignored");
-            continue;
-        }
-        let url = url.trim_end_matches('/').to_string();
-        if !out.contains(&url) && out.len() < MAX_PEERS {
-            out.push(url);
+/// The peers an `ao-handoff-from` value names: comma-separated [`Peer`]s (`URL[;grpc=URL]`), in
+/// order, one per HTTP URL, at most [`MAX_PEERS`]; anything else is dropped with a warning (a
+/// bad hint must not fail the request: the process still loads from the other sources). Pure.
+pub fn parse_peers(value: &str) -> Vec<Peer> {
+    let mut out: Vec<Peer> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let peer = match Peer::parse(item) {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::warn!(peer = item, "{HEADER}: {why}; ignored");
+                continue;
+            }
+        };
+        if !out.iter().any(|p| p.http == peer.http) && out.len() < MAX_PEERS {
+            out.push(peer);
         }
     }
     out
 }
 
 /// The peers named in HTTP `headers`, if any.
-pub fn peers_in(headers: &HeaderMap) -> Vec<String> {
+pub fn peers_in(headers: &HeaderMap) -> Vec<Peer> {
     headers
         .get_all(HEADER)
         .iter()
@@ -393,7 +547,7 @@ pub fn peers_in(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// The peers named in gRPC `metadata`, if any.
-pub fn peers_in_metadata(metadata: &tonic::metadata::MetadataMap) -> Vec<String> {
+pub fn peers_in_metadata(metadata: &tonic::metadata::MetadataMap) -> Vec<Peer> {
     metadata
         .get_all(HEADER)
         .iter()
@@ -403,7 +557,7 @@ pub fn peers_in_metadata(metadata: &tonic::metadata::MetadataMap) -> Vec<String>
 }
 
 /// The peers a request named for a process, and when.
-type Hint = (Vec<String>, Instant);
+type Hint = (Vec<Peer>, Instant);
 
 /// Handoff hints by process: the peers a recent request named, until [`HINT_TTL`].
 #[derive(Default)]
@@ -413,7 +567,7 @@ pub struct Hints {
 
 impl Hints {
     /// Remember `peers` for process `pid` (nothing when empty).
-    pub fn set(&self, pid: [u8; 32], peers: Vec<String>) {
+    pub fn set(&self, pid: [u8; 32], peers: Vec<Peer>) {
         if peers.is_empty() {
             return;
         }
@@ -428,7 +582,7 @@ impl Hints {
     }
 
     /// The peers hinted for `pid`, if the hint has not expired (it is kept for the next load).
-    pub fn get(&self, pid: &[u8; 32]) -> Vec<String> {
+    pub fn get(&self, pid: &[u8; 32]) -> Vec<Peer> {
         let map = self.hints.lock().unwrap_or_else(|p| p.into_inner());
         map.get(pid)
             .filter(|(_, at)| at.elapsed() < HINT_TTL)
@@ -443,9 +597,20 @@ mod tests {
 
     #[test]
     fn parse_peers_keeps_urls_in_order_once() {
+        let http = |u: &str| Peer {
+            http: u.into(),
+            grpc: None,
+        };
         assert_eq!(
-            parse_peers(" http://a:1/ ,https://b, ftp://c, nonsense,http://a:1"),
-            vec!["http://a:1".to_string(), "https://b".to_string()]
+            parse_peers(" http://a:1/ ,https://b, ftp://c, nonsense,http://a:1;grpc=http://a:2"),
+            vec![http("http://a:1"), http("https://b")]
+        );
+        assert_eq!(
+            parse_peers("http://a:1;grpc=http://a:2/,http://b:1;grpc=ftp://b,http://c:1;x=1"),
+            vec![Peer {
+                http: "http://a:1".into(),
+                grpc: Some("http://a:2".into()),
+            }]
         );
         assert!(parse_peers("").is_empty());
     }

@@ -9,8 +9,12 @@
 //! - `cold_start.rs`: whether a first evaluation must run the process message before a schedule
 //!   that does not start with the process (other SUs, old processes), and that message; pure.
 //! - `handoff.rs`: a process that comes here from another CU starts from that CU's live state
-//!   (`ao-handoff-from` from the router, or `--peer-cu`), read from its `/state` and verified
-//!   against the SU's schedule before use; else the local checkpoint, Arweave, nonce 0.
+//!   (`ao-handoff-from` from the router, or `--peer-cu`), read over its gRPC `State` (or HTTP
+//!   `/state`) and verified against the SU's schedule before use; else the local checkpoint,
+//!   Arweave, nonce 0. Results from before that state come from the peer, or a replay on a
+//!   second instance (`process.rs`).
+//! - `attest.rs`: with `--attest`, `/result?attest=true` adds the CU's signed attestation of the
+//!   result and of the memory after it (hashed after every scheduled message).
 //! - `schedule_source.rs`: [`schedule_source::ScheduleSource`], where schedules are read: each
 //!   process's own SU, located on the gateway (its `Scheduler` tag, then the SU's newest
 //!   Scheduler-Location), over gRPC (`grpc` client) or the AO HTTP API (`su_http.rs`, pages and
@@ -133,7 +137,7 @@ impl Config {
             http_limits: ao_runtime::http::HttpLimits::new(config::DEFAULT_MAX_BODY),
             shutdown_grace: ao_runtime::shutdown::DEFAULT_SHUTDOWN_GRACE,
             handoff_linger: std::time::Duration::ZERO,
-            handoff: false,
+            handoff: true,
         }
     }
 }
@@ -325,7 +329,7 @@ impl StartingCu {
         let mut evaluator =
             process::Evaluator::new(store, su, config.gateway.clone(), config.evaluation.clone());
         if config.handoff {
-            evaluator = evaluator.with_peer_source(Arc::new(handoff::HttpPeers::new(http)));
+            evaluator = evaluator.with_peer_source(Arc::new(handoff::NetworkPeers::new(http)));
         }
         evaluator.metrics.server = server_metrics;
         if let Some(a) = config.arweave_checkpoints {

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub handoff_refused: AtomicU64,
     /// Processes loaded from nothing (evaluated from nonce 0).
     pub loads_cold: AtomicU64,
+    /// Instances started to replay results older than the state a process started from.
+    pub loads_history: AtomicU64,
     /// Processes evicted from the instance cache.
     pub evictions: AtomicU64,
     /// `/result` answers that were "busy" (202).
@@ -72,6 +74,7 @@ impl Default for Metrics {
             loads_peer: AtomicU64::default(),
             handoff_refused: AtomicU64::default(),
             loads_cold: AtomicU64::default(),
+            loads_history: AtomicU64::default(),
             evictions: AtomicU64::default(),
             busy: AtomicU64::default(),
             loaded: AtomicU64::default(),
@@ -121,7 +124,7 @@ impl Metrics {
             "ao_cu_process_loads_total",
             "Where evaluations found their process: memory (already loaded), checkpoint (a stored \
              checkpoint), arweave (a checkpoint on Arweave), peer (a peer CU's verified state, a handoff), cold (evaluated from nonce \
-             0).",
+             0), history (replaying results older than the state a process started from).",
             "source",
             &[
                 ("memory", self.loads_memory.load(r)),
@@ -129,6 +132,7 @@ impl Metrics {
                 ("arweave", self.loads_arweave.load(r)),
                 ("peer", self.loads_peer.load(r)),
                 ("cold", self.loads_cold.load(r)),
+                ("history", self.loads_history.load(r)),
             ],
         );
         out.counter(

@@ -114,7 +114,7 @@ pub struct EvaluatorConfig {
     pub clock: Option<Arc<dyn Clock>>,
     /// CUs asked for a process's live state when it is loaded here (`--peer-cu`), after the
     /// ones a request names in `ao-handoff-from` ([`crate::handoff`]).
-    pub peers: Vec<String>,
+    pub peers: Vec<crate::handoff::Peer>,
 }
 
 impl Default for EvaluatorConfig {
@@ -182,6 +182,10 @@ struct Loaded {
     /// thread while evaluation goes on ([`Evaluator::start_save`]); `None` whenever the slot's
     /// lock is free.
     saving: Option<tokio::task::JoinHandle<Result<Option<Checkpoint>, CuError>>>,
+    /// An instance replaying the results older than the state the process was started from
+    /// ([`Evaluator::replay_history`]): it stores results but never a checkpoint, since the
+    /// process's checkpoint is newer than anything it evaluates.
+    history: bool,
 }
 
 /// A message about to be sent to a process's worker thread ([`Evaluator::submit`]).
@@ -247,12 +251,19 @@ pub struct Evaluator {
     peer_source: Option<Arc<dyn PeerSource>>,
     /// The peers recent requests named, by process ([`crate::handoff`]).
     hints: Hints,
+    /// Permits of the history replays running ([`HISTORY_REPLAYS`]).
+    history: tokio::sync::Semaphore,
 }
 
 /// Trace contexts held for entries not yet evaluated: far more than a live tail's batch; past it
 /// new ones are not kept (their evaluation then starts a trace of its own) rather than let
 /// entries never evaluated here grow the table.
 const MAX_PENDING_TRACES: usize = 4096;
+
+/// History replays ([`Evaluator::replay_history`]) running at once: each is a cold replay on a
+/// worker thread of its own, for results clients rarely ask (older than a handoff); two keep a
+/// flood of such requests from taking every worker from the processes being evaluated now.
+pub const HISTORY_REPLAYS: usize = 2;
 
 /// The clock of the process's SU: the production [`Clock`].
 struct SuClock {
@@ -326,6 +337,7 @@ impl Evaluator {
             traces: std::sync::Mutex::new(HashMap::new()),
             peer_source: None,
             hints: Hints::default(),
+            history: tokio::sync::Semaphore::new(HISTORY_REPLAYS),
         }
     }
 
@@ -337,7 +349,7 @@ impl Evaluator {
 
     /// Remember the peers a request for `pid` names (`ao-handoff-from`), for when the process is
     /// loaded; a bad process id is left for the request itself to refuse.
-    pub fn hint(&self, pid: &str, peers: Vec<String>) {
+    pub fn hint(&self, pid: &str, peers: Vec<crate::handoff::Peer>) {
         if let Ok(raw) = pid_raw(pid) {
             self.hints.set(raw, peers);
         }
@@ -456,10 +468,10 @@ impl Evaluator {
     }
 
     /// The peers to ask about `raw`: those a request hinted, then `--peer-cu`.
-    fn peers_of(&self, raw: &[u8; 32]) -> Vec<String> {
+    fn peers_of(&self, raw: &[u8; 32]) -> Vec<crate::handoff::Peer> {
         let mut peers = self.hints.get(raw);
         for p in &self.config.peers {
-            if !peers.contains(p) && peers.len() < crate::handoff::MAX_PEERS {
+            if !peers.iter().any(|h| h.http == p.http) && peers.len() < crate::handoff::MAX_PEERS {
                 peers.push(p.clone());
             }
         }
@@ -523,6 +535,12 @@ impl Evaluator {
     }
 
     async fn load(&self, pid: &str, raw: &[u8; 32]) -> Result<Loaded, CuError> {
+        self.load_from(pid, raw, true).await
+    }
+
+    /// [`Evaluator::load`]; with `resume` false, a fresh instance at nonce 0 that ignores every
+    /// checkpoint, for [`Evaluator::replay_history`].
+    async fn load_from(&self, pid: &str, raw: &[u8; 32], resume: bool) -> Result<Loaded, CuError> {
         let record = self.su.process(pid).await?;
         let module_id = tag(&record.tags, "Module")
             .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
@@ -615,7 +633,12 @@ impl Evaluator {
             boot: Some(crate::cold_start::process_message_json(&record)),
             queue: std::collections::VecDeque::new(),
             saving: None,
+            history: !resume,
         };
+        if !resume {
+            Metrics::inc(&self.metrics.loads_history);
+            return Ok(loaded);
+        }
         let mut from_arweave = false;
         let mut from_peer = false;
         let mut stored = self.store.checkpoint(raw)?;
@@ -1066,8 +1089,9 @@ impl Evaluator {
         // Gas is counted as answers come, so this sees it up to `PIPELINE_DEPTH` messages late
         // (and the end of `evaluate_in` checks it once more): the gas bound bounds a
         // recomputation, it need not fall on the exact message.
-        if (p.since_checkpoint >= self.config.checkpoint_every
-            || p.gas_since_checkpoint >= self.config.checkpoint_gas)
+        if !p.history
+            && (p.since_checkpoint >= self.config.checkpoint_every
+                || p.gas_since_checkpoint >= self.config.checkpoint_gas)
             && let Some(checkpoint) = checkpoint_at(p, Vec::new())
         {
             let memory = p.worker.submit_memory().map_err(module_error)?;
@@ -1597,16 +1621,68 @@ impl Evaluator {
         }
         match self.stored(&raw, n) {
             // Evaluated past it without a stored result: the process started from a checkpoint
-            // taken after this message; a peer it was handed over from has the result.
-            Err(CuError::NotFound(_)) => match self.peer_result(pid, &raw, id).await {
-                Some(v) => Ok(Some(v)),
-                None => Err(CuError::BeforeCheckpoint(format!(
-                    "message {id} (nonce {n}) is older than the checkpoint this CU started \
-                     process {pid} from, and was never evaluated here"
-                ))),
-            },
+            // taken after this message. A peer it was handed over from has the result; else
+            // the history before the checkpoint is replayed here.
+            Err(CuError::NotFound(_)) => {
+                if let Some(v) = self.peer_result(pid, &raw, id).await {
+                    return Ok(Some(v));
+                }
+                let this = Arc::clone(self);
+                let owned = pid.to_string();
+                // A task of its own, as evaluations are: a caller that stops waiting (`busy`)
+                // does not stop the replay, and a later request finds its results.
+                let task = tokio::spawn(async move { this.replay_history(&owned, n).await });
+                let joined = match busy {
+                    Some(limit) => match tokio::time::timeout(limit, task).await {
+                        Ok(j) => j,
+                        Err(_) => {
+                            Metrics::inc(&self.metrics.busy);
+                            return Ok(None);
+                        }
+                    },
+                    None => task.await,
+                };
+                joined.map_err(|e| CuError::Storage(format!("history replay failed: {e}")))??;
+                self.stored(&raw, n).map(Some)
+            }
             other => other.map(Some),
         }
+    }
+
+    /// Evaluate `pid` from nonce 0 on an instance of its own, storing every result and no
+    /// checkpoint, while the loaded process goes on undisturbed; at most [`HISTORY_REPLAYS`] at
+    /// a time. Through the
+    /// gap of never-evaluated messages that holds `nonce`: the process was started here from a
+    /// state past them (a peer's, or a checkpoint on Arweave) and no peer has their results
+    /// any more. The whole gap at once, so each old result costs one replay in all, the replay
+    /// this CU would have done had the process not moved warm.
+    async fn replay_history(&self, pid: &str, nonce: u64) -> Result<(), CuError> {
+        let raw = pid_raw(pid)?;
+        let _permit = self
+            .history
+            .acquire()
+            .await
+            .map_err(|_| CuError::Storage("history replays stopped".into()))?;
+        // Another replay may have done the work while this one waited.
+        let stored = self.store.result(&raw, nonce)?;
+        if stored.is_some() {
+            return Ok(());
+        }
+        let end = match self.store.next_result_after(&raw, nonce)? {
+            Some(next) => next.saturating_sub(1).max(nonce),
+            None => nonce,
+        };
+        tracing::info!(
+            process = pid,
+            nonce,
+            end,
+            "replaying results older than the state the process started from"
+        );
+        let mut p = self.load_from(pid, &raw, false).await?;
+        let mut pending = Vec::new();
+        self.run_to(pid, &raw, &mut p, Target::Nonce(end), &mut pending)
+            .await?;
+        self.save(&raw, &mut p, pending, false).await
     }
 
     fn stored(&self, raw: &[u8; 32], nonce: u64) -> Result<Value, CuError> {

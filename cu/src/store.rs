@@ -268,6 +268,34 @@ impl Store {
         }
     }
 
+    /// The nonce of the first result stored after nonce `after` (a scheduled message's, or a
+    /// cron's that followed one): where a process started from a checkpoint resumed storing
+    /// results, so the messages between `after` and it were never evaluated here.
+    pub fn next_result_after(&self, pid: &[u8; 32], after: u64) -> Result<Option<u64>, StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok(None);
+        };
+        let lower = key(b'R', pid, &position(from, 0));
+        let mut ro = ReadOptions::default();
+        // Longer than any 16-byte position, so above every result key of the process.
+        ro.set_iterate_upper_bound(key(b'R', pid, &[0xff; 17]));
+        let first = self
+            .db
+            .iterator_opt(IteratorMode::From(&lower, Direction::Forward), ro)
+            .next();
+        match first {
+            None => Ok(None),
+            Some(kv) => {
+                let (k, _) = kv?;
+                let nonce = k
+                    .get(33..41)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .ok_or_else(|| StoreError::Corrupt("result key".into()))?;
+                Ok(Some(u64::from_be_bytes(nonce)))
+            }
+        }
+    }
+
     /// The nonce of a stored result by message id.
     pub fn nonce_of(&self, pid: &[u8; 32], message_id: &str) -> Result<Option<u64>, StoreError> {
         match self.db.get_pinned(key(b'I', pid, message_id.as_bytes()))? {

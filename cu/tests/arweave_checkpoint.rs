@@ -1,7 +1,8 @@
 //! Checkpoints on Arweave: one CU uploads them (signed, gzipped, the reference's tags) to the
 //! local gateway; a second CU with an empty disk that trusts the first's address starts the
 //! process from the newest valid one instead of from nonce 0, skips a forged one whose memory
-//! does not match its SHA-256, and answers 425 for a message older than its starting point.
+//! does not match its SHA-256, and replays the history before its starting point, once, when a
+//! result older than it is asked.
 
 mod common;
 
@@ -86,6 +87,15 @@ async fn a_cu_with_an_empty_disk_starts_from_a_trusted_checkpoint_on_arweave() {
     )
     .await;
     assert_eq!(r["Output"], "5");
+    let mut first = Vec::new();
+    for id in &ids[..3] {
+        let (_, r) = get(
+            &net.http,
+            format!("{}/result/{id}?process-id={pid}", cu1.url()),
+        )
+        .await;
+        first.push(r);
+    }
     let mut found = Vec::new();
     for _ in 0..200 {
         found = uploaded(&net, &pid).await;
@@ -185,12 +195,23 @@ async fn a_cu_with_an_empty_disk_starts_from_a_trusted_checkpoint_on_arweave() {
         1,
         "only the new message was evaluated"
     );
-    let (status, r) = get(
-        &net.http,
-        format!("{}/result/{}?process-id={pid}", cu2.url(), ids[0]),
-    )
-    .await;
-    assert_eq!(status, 425, "{r}");
+    // Older than the checkpoint, never evaluated on CU 2: the history before it is replayed
+    // there, once for the whole gap, and gives what CU 1 gave.
+    for (id, want) in ids[..3].iter().zip(&first) {
+        let (status, r) = get(
+            &net.http,
+            format!("{}/result/{id}?process-id={pid}", cu2.url()),
+        )
+        .await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(&r, want, "message {id}: the replayed result is CU 1's");
+    }
+    let m = cu2.evaluator.metrics.render();
+    assert_eq!(
+        metric(&m, "ao_cu_process_loads_total{source=\"history\"}"),
+        1,
+        "one replay filled the whole gap"
+    );
     cu2.shutdown().await;
     net.close().await;
 }

@@ -174,6 +174,7 @@ async fn the_compute_service_serves_what_the_http_api_serves() {
         .state(StateRequest {
             process_id: pid.clone(),
             to_timestamp_ms: None,
+            probe: false,
         })
         .await
         .expect("state")

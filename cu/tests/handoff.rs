@@ -2,7 +2,8 @@
 //! that gets a request for a process it does not hold, with `ao-handoff-from` naming the CU that
 //! held it, starts from that CU's verified state and evaluates only what came after; a peer that
 //! sends tampered memory is refused and the process is still evaluated correctly, from nonce 0;
-//! a CU draining after SIGTERM (`--handoff-linger`) checkpoints first and keeps serving its
+//! the same over gRPC `State` when the hint names the peer's gRPC URL; the history before the
+//! handoff is replayed when the peer is gone; a CU draining after SIGTERM (`--handoff-linger`) checkpoints first and keeps serving its
 //! state, so the process moves warm; a max age puts a rarely checkpointed process on Arweave. The bench (ignored, by hand) times a handoff of a process
 //! with 10,000 messages against a cold replay.
 
@@ -42,7 +43,6 @@ async fn start_cu(net: &Net, data: &Path, extra: &[&str]) -> Unit {
         &gateway,
         "--checkpoint-every",
         "100000",
-        "--handoff",
     ];
     args.extend_from_slice(extra);
     let unit = Unit::start(env!("CARGO_BIN_EXE_cu"), &args).await;
@@ -136,6 +136,60 @@ async fn a_process_moves_to_another_cu_warm_from_the_one_that_held_it() {
     same_results(&net, &url(&a), &url(&b), &pid, &ids[BEFORE..]).await;
     // A message A evaluated before the handoff: B has no result of its own, A has.
     same_results(&net, &url(&a), &url(&b), &pid, &ids[BEFORE - 1..BEFORE]).await;
+
+    // A gone, B alone: the results before the handoff are replayed on B, once for all of them,
+    // and are A's, byte for byte.
+    let mut from_a = Vec::new();
+    for id in &ids[..3] {
+        from_a.push(result(&net, &url(&a), &pid, id, None).await);
+    }
+    drop(a);
+    for (id, want) in ids[..3].iter().zip(&from_a) {
+        let got = result(&net, &url(&b), &pid, id, None).await;
+        assert_eq!(got.0, 200, "{}", String::from_utf8_lossy(&got.1));
+        assert_eq!(
+            String::from_utf8_lossy(&got.1),
+            String::from_utf8_lossy(&want.1),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        net.metric(&url(&b), "ao_cu_process_loads_total{source=\"history\"}")
+            .await,
+        1,
+        "one replay for the whole history before the handoff"
+    );
+    drop(b);
+    net.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hint_with_a_grpc_url_moves_the_process_over_grpc_state() {
+    let net = net().await;
+    let (pid, mut ids) = process_with(&net, "over-grpc", BEFORE).await;
+    let a = start_cu(&net, &net.dir.path().join("a"), &["--follow", "false"]).await;
+    let (status, _) = result(&net, &url(&a), &pid, &ids[BEFORE - 1], None).await;
+    assert_eq!(status, 200);
+    ids.push(net.eval(&pid, "return 'after'").await);
+
+    // The hint's HTTP URL answers nothing: only A's gRPC `State` can hand the process over.
+    let b = start_cu(&net, &net.dir.path().join("b"), &["--follow", "false"]).await;
+    let hint = format!("http://127.0.0.1:9;grpc=http://{}", a.addr("grpc"));
+    let last = ids.last().expect("ids").clone();
+    let (status, body) = result(&net, &url(&b), &pid, &last, Some(&hint)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        net.metric(&url(&b), "ao_cu_process_loads_total{source=\"peer\"}")
+            .await,
+        1,
+        "B started from A's state, read over gRPC"
+    );
+    assert_eq!(
+        net.metric(&url(&b), "ao_cu_messages_evaluated_total").await,
+        1,
+        "B evaluated only the message after A's state"
+    );
+    same_results(&net, &url(&a), &url(&b), &pid, &ids[BEFORE..]).await;
     drop((a, b));
     net.close().await;
 }

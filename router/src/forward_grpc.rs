@@ -68,7 +68,7 @@ where
     let ranking = pool.ranking(pid);
     let states: Vec<(String, bool)> = ranking
         .iter()
-        .map(|c| (c.member.url().to_string(), c.member.state().usable()))
+        .map(|c| (c.member.peer(), c.member.state().usable()))
         .collect();
     let mut attempts = 0;
     let mut last = Status::unavailable(format!("no member of the {} pool is healthy", pool.name));

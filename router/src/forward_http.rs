@@ -148,9 +148,11 @@ pub async fn forward(shared: &Arc<Shared>, pool: &Pool, req: Forward<'_>) -> Res
 
 /// The `ao-handoff-from` value for the member at `pos` (empty: no header).
 fn hint(pool: &Pool, ranking: &[Choice], pos: usize) -> String {
+    let peers: Vec<String> = ranking.iter().map(|c| c.member.peer()).collect();
     let states: Vec<(&str, bool)> = ranking
         .iter()
-        .map(|c| (c.member.url(), c.member.state().usable()))
+        .zip(&peers)
+        .map(|(c, peer)| (peer.as_str(), c.member.state().usable()))
         .collect();
     handoff::handoff_from(&states, pos, pool.changed_recently()).join(",")
 }

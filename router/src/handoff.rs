@@ -2,7 +2,8 @@
 //! every forwarded request: the CUs that may hold the process warm, so the chosen CU can ask them
 //! for a checkpoint instead of evaluating the process from its start. Pure.
 //!
-//! It names, comma-separated, in ranking order:
+//! It names, comma-separated, in ranking order, each as `HTTP-URL;grpc=URL`
+//! ([`crate::members::Member::peer`]: the CU reads the state over gRPC `State`):
 //! - the members ranked above the chosen one that are not getting traffic now (ejected or
 //!   draining): the process's usual owner, back soon or gone, whose checkpoint is the newest;
 //! - when the membership changed within [`crate::members::HANDOFF_WINDOW`], the member ranked

@@ -231,6 +231,12 @@ impl Member {
     pub fn url(&self) -> &str {
         &self.spec.http
     }
+
+    /// How an `ao-handoff-from` hint names it: `HTTP-URL;grpc=URL`, so the CU taking a process
+    /// over reads the state over gRPC `State`.
+    pub fn peer(&self) -> String {
+        format!("{};grpc={}", self.spec.http, self.spec.grpc)
+    }
 }
 
 /// The members of one pool (the evaluation pool, or the dry-run pool) and when they last changed.

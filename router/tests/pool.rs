@@ -494,6 +494,7 @@ async fn grpc_is_forwarded_to_the_owner_and_dry_runs_to_their_own_pool_with_resu
             .state(StateRequest {
                 process_id: pid.clone(),
                 to_timestamp_ms: None,
+                probe: false,
             })
             .await
             .expect("State")
