@@ -28,13 +28,14 @@
 #   ($REF_DIR/router.mjs on $REF_ROUTER_PORT) that answers 404, so it falls back, as it does
 #   for a process the router does not know, to the process's Scheduler tag and the SU's
 #   Scheduler-Location on the gateway (which our su publishes).
-# Prints a Markdown table row per run; every run's logs stay in $REF_DIR/runs/.
+# Prints a Markdown table row per run and the mean ratio; every run's logs stay in $REF_DIR/runs/.
+# The gateway, su and router answer stay up for the next bench (same schedule); stop ends them.
 #
 # Environment: REF_DIR, REF_GATEWAY_PORT (9310), REF_SU_PORT (9311; gRPC 9312), REF_CU_PORT
 # (9313), OUR_CU_PORT (9314; gRPC 9315), REF_ROUTER_PORT (9316), BENCH_MESSAGES (10000),
 # BENCH_RUNS (2), BENCH_NICE (10: the niceness of every server started), MODULE_WASM,
-# REF_CU_LOG_LEVEL (the reference's DEFAULT_LOG_LEVEL, default info), CARGO_TARGET_DIR (ours,
-# default $AO_CACHE/target), AO_CACHE (~/.cache/ao-rs).
+# REF_CU_LOG_LEVEL (the reference's DEFAULT_LOG_LEVEL, default info), BENCH_DEADLINE (1800 s for
+# one replay), CARGO_TARGET_DIR (ours, default $AO_CACHE/target), AO_CACHE (~/.cache/ao-rs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${AO_CACHE:-$HOME/.cache/ao-rs}
@@ -348,6 +349,8 @@ bench() {
   stop_pidfile "$dir/ref-cu.pid"
   stop_pidfile "$dir/cu.pid"
   : >"$dir/runs/times.txt"
+  local asked
+  asked=$(grep -c 'process-id=' "$dir/router.out" || true)
   say "process $(jq -r .process "$dir/schedule.json"), last message $(jq -r .last "$dir/schedule.json"); $runs runs each"
   echo "| CU | run | messages | cold replay (request to answer) | per message | peak RSS | load average (1, 5, 15 min) before |"
   echo "|---|---|---|---|---|---|---|"
@@ -358,7 +361,7 @@ bench() {
   awk '{ t[$1 == "reference" ? "ref" : "ours"] += $NF; n[$1 == "reference" ? "ref" : "ours"]++ }
     END { if (n["ref"] && n["ours"]) printf "mean: reference %.0f ms, ours %.0f ms, ratio %.1fx\n", t["ref"] / n["ref"], t["ours"] / n["ours"], (t["ref"] / n["ref"]) / (t["ours"] / n["ours"]) }' \
     "$dir/runs/times.txt"
-  say "the router host was asked $(grep -c 'process-id=' "$dir/router.out" 2>/dev/null || echo 0) time(s) for a process (see $dir/router.out)"
+  say "the router host was asked $(($(grep -c 'process-id=' "$dir/router.out" || true) - asked)) time(s) for a process, answered 404 (see $dir/router.out)"
 }
 
 stop_all() {
@@ -373,8 +376,9 @@ stop_all() {
 cmd=${1:-}
 shift || true
 case "$cmd" in
-  build) build_ref "$(checkout_arg "$@")" ;;
-  bench) bench "$(checkout_arg "$@")" ;;
+  # The checkout is checked in an assignment: set -e does not stop on a failed $(...) argument.
+  build) ao_checkout=$(checkout_arg "$@"); build_ref "$ao_checkout" ;;
+  bench) ao_checkout=$(checkout_arg "$@"); bench "$ao_checkout" ;;
   stop) stop_all ;;
   *) sed -n '2,7p' "$0" >&2; exit 2 ;;
 esac
