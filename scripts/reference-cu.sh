@@ -320,6 +320,7 @@ run_ours() {
     --grpc-addr "127.0.0.1:$((cu_port + 1))" --gateway-url "$gw_url" --su-url "http://127.0.0.1:$((su_port + 1))"
   wait_http "$cu_url/health" "$(cat "$dir/cu.pid")"
   one_run "ao-rs cu" "$cu_url" "$wd" "$(cat "$dir/cu.pid")" "$run"
+  say "our cu, run $run: $(curl -sf "$cu_url/metrics" | awk '$1 == "ao_cu_checkpoints_total" { print $2 }') checkpoints, evaluating $(curl -sf "$cu_url/metrics" | awk '$1 == "ao_cu_eval_duration_seconds_sum" { printf "%.2f", $2 }') s"
   stop_pidfile "$dir/cu.pid"
 }
 
