@@ -13,6 +13,8 @@
 //! - [`assignment`]: [`Assignment`] (the SU's signed slot for an item) and [`AssignmentBuilder`].
 //! - [`scheduler_location`]: [`SchedulerLocation`] (where an SU wallet can be reached) and its builder.
 //! - [`checkpoint`]: [`Checkpoint`] (a CU's memory snapshot) and [`CheckpointBuilder`].
+//! - [`attestation`]: [`Attestation`] (a CU's signed statement of one message's result and
+//!   memory) and [`AttestationBuilder`]; `Result-SHA-256` over [`canonical_result`].
 //! - [`hashchain`]: the SU's per-process hash chain and its verification.
 //! - [`cron`]: `Cron-Interval` / `Cron-Tag-*` process tags.
 //! - [`limits`]: `Memory-Limit` / `Compute-Limit` values.
@@ -30,6 +32,7 @@
 //!   [`Error::BadTag`](crate::Error::BadTag), naming the kind of item and the tag.
 
 pub mod assignment;
+pub mod attestation;
 pub mod checkpoint;
 pub mod cron;
 pub mod hashchain;
@@ -41,6 +44,7 @@ mod read;
 pub mod scheduler_location;
 
 pub use assignment::{Assignment, AssignmentBuilder};
+pub use attestation::{Attestation, AttestationBuilder, canonical_result, result_sha256};
 pub use checkpoint::{Checkpoint, CheckpointBuilder};
 pub use cron::{Cron, Interval, parse_crons};
 pub use hashchain::{BrokenLink, HashChain, Mismatch, next_hash_chain, verify_chain};
@@ -130,6 +134,10 @@ pub mod tag {
     pub const ORDINATE: &str = "Ordinate";
     /// On a checkpoint: the id of the last assignment evaluated.
     pub const ASSIGNMENT: &str = "Assignment";
+    /// On an attestation: hex SHA-256 of the canonical result.
+    pub const RESULT_SHA_256: &str = "Result-SHA-256";
+    /// On an attestation: hex SHA-256 of the memory after the message.
+    pub const MEMORY_SHA_256: &str = "Memory-SHA-256";
 }
 
 /// Tag values AO gives fixed meanings to.
@@ -152,6 +160,8 @@ pub mod value {
     pub const TYPE_SCHEDULER_LOCATION: &str = "Scheduler-Location";
     /// `Type` of a CU checkpoint.
     pub const TYPE_CHECKPOINT: &str = "Checkpoint";
+    /// `Type` of a CU attestation.
+    pub const TYPE_ATTESTATION: &str = "Attestation";
     /// `On-Boot` value telling aos to evaluate the process's own data.
     pub const ON_BOOT_DATA: &str = "Data";
     /// `Content-Encoding` of checkpoint data.
