@@ -76,8 +76,8 @@ pub struct Connection {
 }
 
 /// What `ao devnet` records about the computer it started, so the other commands find it with no
-/// flags. Every field is optional: a file written by hand may name only some. The file's `su` and
-/// `gateway` are for other tools; these commands need neither, so they are not read.
+/// flags. Every field is optional: a file written by hand may name only some. The file's `su` is
+/// for other tools; these commands do not need it, so it is not read.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Devnet {
     /// The MU's URL.
@@ -88,6 +88,8 @@ pub struct Devnet {
     pub module: Option<String>,
     /// The SU's address, the default `Scheduler` of a spawn.
     pub scheduler: Option<String>,
+    /// The gateway's URL (`ao verify` reads items by id there).
+    pub gateway: Option<String>,
     /// The MU's wallet address: processes list it as an `Authority` so they trust what it pushes.
     pub mu_address: Option<String>,
 }
@@ -410,9 +412,18 @@ impl Client {
 
     /// `GET {cu}/result/{id}?process-id={pid}`, asking again while the CU answers 202 (busy).
     pub async fn result(&self, pid: &str, id: &str) -> anyhow::Result<Value> {
+        self.result_with(pid, id, false).await
+    }
+
+    /// [`Client::result`], with the CU's signed attestation when `attest` (`&attest=true`).
+    pub async fn result_with(&self, pid: &str, id: &str, attest: bool) -> anyhow::Result<Value> {
         parse_id("process", pid)?;
         parse_id("message", id)?;
-        let url = self.url(Unit::Cu, &format!("result/{id}"), &[("process-id", pid)])?;
+        let mut query = vec![("process-id", pid)];
+        if attest {
+            query.push(("attest", "true"));
+        }
+        let url = self.url(Unit::Cu, &format!("result/{id}"), &query)?;
         let deadline = tokio::time::Instant::now() + RESULT_PATIENCE;
         loop {
             let req = self

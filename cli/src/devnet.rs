@@ -68,6 +68,10 @@ pub struct DevnetArgs {
     /// Do not write `~/.ao/devnet.json`.
     #[arg(long)]
     pub no_home_file: bool,
+    /// The CUs sign attestations of results (`cu --attest true`): `/result?attest=true`,
+    /// `ao result --attest`, `ao verify`.
+    #[arg(long)]
+    pub attest: bool,
 }
 
 fn parse_interval(s: &str) -> anyhow::Result<Duration> {
@@ -94,6 +98,11 @@ async fn start(a: &DevnetArgs) -> anyhow::Result<LocalComputer> {
         .mu_port(a.mu_port)
         .cus(usize::from(a.cus))
         .block_interval(a.block_interval.clone())
+        .cu_flags(if a.attest {
+            vec!["--attest", "true"]
+        } else {
+            vec![]
+        })
         .start()
         .await
         .with_context(|| {

@@ -22,6 +22,7 @@ mod devnet;
 mod item;
 mod module;
 mod process;
+mod verify;
 mod wallet;
 
 use std::io::Write;
@@ -63,6 +64,9 @@ enum Command {
     Console(console::ConsoleArgs),
     /// Start the whole AO computer locally: gateway, SU, CU, MU, and the Lua module.
     Devnet(devnet::DevnetArgs),
+    /// Check an attestation, an SU assignment, or a result answer carrying attestations (a
+    /// file, or an item id read from the gateway), and print what it attests.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Load(args) => process::load(args),
         Command::Console(args) => console::run(args),
         Command::Devnet(args) => devnet::run(args),
+        Command::Verify(args) => verify::verify(args),
     };
     match result {
         Ok(code) => code,

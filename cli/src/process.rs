@@ -80,6 +80,10 @@ pub struct ResultArgs {
     /// The message id (`ao send` prints it; the process id itself gives the boot result).
     #[arg(allow_hyphen_values = true)]
     pub message: String,
+    /// Ask the CU to sign an attestation of the result (a CU run with `--attest`), and verify
+    /// it here (exit 1 when it does not verify or does not state this result).
+    #[arg(long)]
+    pub attest: bool,
     #[command(flatten)]
     pub connection: Connection,
 }
@@ -116,7 +120,7 @@ pub struct LoadArgs {
 }
 
 /// A current-thread runtime for one command's calls.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -206,7 +210,15 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// `ao result`: print the CU's result of a message.
 pub fn result(args: ResultArgs) -> anyhow::Result<ExitCode> {
     let client = args.connection.client()?;
-    print_json(&runtime()?.block_on(client.result(&args.pid, &args.message))?)?;
+    let answer = runtime()?.block_on(client.result_with(&args.pid, &args.message, args.attest))?;
+    print_json(&answer)?;
+    if args.attest {
+        let report = crate::verify::check_answer(&answer);
+        if report["valid"] != serde_json::json!(true) {
+            eprintln!("the attestation does not verify: {report}");
+            return Ok(ExitCode::from(1));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -169,6 +169,8 @@ pub fn eval_result(v: &Value) -> pb::EvalResult {
         output_is_json,
         error: text(v.get("Error")).0,
         gas_used: v.get("GasUsed").and_then(Value::as_u64),
+        attestations: Vec::new(),
+        canonical_result: None,
     }
 }
 
@@ -199,6 +201,17 @@ impl Compute for GrpcCompute {
     ) -> Result<Response<pb::EvalResult>, Status> {
         self.hint(&req);
         let r = req.into_inner();
+        if r.attest {
+            let (v, item) = self
+                .evaluator
+                .attested_result(&r.process_id, &r.message_id)
+                .await
+                .map_err(status)?;
+            let mut answer = eval_result(&v);
+            answer.attestations = vec![item];
+            answer.canonical_result = Some(ao_core::ao::canonical_result(&v));
+            return Ok(Response::new(answer));
+        }
         let v = self
             .evaluator
             .result(&r.process_id, &r.message_id, None)

@@ -97,6 +97,12 @@ async fn result(
 ) -> Result<Response, Failure> {
     let pid = process_id(&q)?;
     api.evaluator.hint(&pid, handoff::peers_in(&headers));
+    if attest_asked(&q)? {
+        // Waits for the evaluation (no 202): an attestation is asked for a result one means to
+        // rely on, and a client polling for it would only ask again.
+        let (v, item) = api.evaluator.attested_result(&pid, &id).await?;
+        return Ok(axum::Json(crate::attest::with_attestations(v, &[item])).into_response());
+    }
     let busy = if q.contains_key("no-busy") {
         None
     } else {
@@ -112,6 +118,18 @@ async fn result(
             })),
         )
             .into_response()),
+    }
+}
+
+/// Whether `attest=true` was asked; any other value than `true`/`false` is refused, so a typo
+/// never silently gives an unsigned answer.
+fn attest_asked(q: &std::collections::HashMap<String, String>) -> Result<bool, CuError> {
+    match q.get("attest").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") | Some("") => Ok(true),
+        Some(other) => Err(CuError::BadRequest(format!(
+            "attest={other:?}: expected true or false"
+        ))),
     }
 }
 

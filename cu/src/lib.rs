@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 pub mod arweave_checkpoint;
+pub mod attest;
 pub mod cold_start;
 pub mod config;
 pub mod cron;

@@ -115,6 +115,9 @@ pub struct EvaluatorConfig {
     /// CUs asked for a process's live state when it is loaded here (`--peer-cu`), after the
     /// ones a request names in `ao-handoff-from` ([`crate::handoff`]).
     pub peers: Vec<crate::handoff::Peer>,
+    /// The CU's wallet when it attests results (`--attest`, [`crate::attest`]): every scheduled
+    /// message's memory is then hashed after it.
+    pub attester: Option<Arc<crate::attest::Attester>>,
 }
 
 impl Default for EvaluatorConfig {
@@ -129,6 +132,7 @@ impl Default for EvaluatorConfig {
             workers: DEFAULT_WORKERS,
             clock: None,
             peers: Vec::new(),
+            attester: None,
         }
     }
 }
@@ -186,6 +190,8 @@ struct Loaded {
     /// ([`Evaluator::replay_history`]): it stores results but never a checkpoint, since the
     /// process's checkpoint is newer than anything it evaluates.
     history: bool,
+    /// Whether the memory is hashed at the end of each evaluation run (the CU attests).
+    attesting: bool,
 }
 
 /// A message about to be sent to a process's worker thread ([`Evaluator::submit`]).
@@ -259,6 +265,15 @@ pub struct Evaluator {
 /// new ones are not kept (their evaluation then starts a trace of its own) rather than let
 /// entries never evaluated here grow the table.
 const MAX_PENDING_TRACES: usize = 4096;
+
+/// Why [`Evaluator::replay_history`] replays a process on a second instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Results the CU never evaluated (before the state the process started from).
+    Gap,
+    /// Results stored without the memory hash an attestation needs.
+    Hashes,
+}
 
 /// History replays ([`Evaluator::replay_history`]) running at once: each is a cold replay on a
 /// worker thread of its own, for results clients rarely ask (older than a handoff); two keep a
@@ -634,6 +649,7 @@ impl Evaluator {
             queue: std::collections::VecDeque::new(),
             saving: None,
             history: !resume,
+            attesting: self.config.attester.is_some(),
         };
         if !resume {
             Metrics::inc(&self.metrics.loads_history);
@@ -911,6 +927,9 @@ impl Evaluator {
         let mut pending = Vec::new();
         let mut result = self.run_to(pid, &raw, p, target, &mut pending).await;
         if result.is_ok() {
+            result = self.hash_run_end(p, &mut pending).await;
+        }
+        if result.is_ok() {
             // The pool's bound on the age of its Arweave checkpoints (`--checkpoint-max-age`):
             // a checkpoint now, before `checkpoint_every`, when this process's is due.
             // (Checkpoints taken after crons are never uploaded: see `maybe_upload`.)
@@ -938,6 +957,40 @@ impl Evaluator {
                 Err(e)
             }
         }
+    }
+
+    /// An attesting CU's hash of the memory at the end of an evaluation run, for the record of
+    /// the last scheduled message when nothing (no cron) was evaluated after it: an attestation
+    /// states the memory right after its message, and this is the moment it is still there.
+    /// Hashing after every message instead cost 8x on a cold replay of a 6 MiB process
+    /// (BENCHMARKS.md); messages in the middle of a run get theirs from a checkpoint taken
+    /// right after them, or from a replay when first attested ([`Replay::Hashes`]).
+    async fn hash_run_end(
+        &self,
+        p: &mut Loaded,
+        pending: &mut [StoredResult],
+    ) -> Result<(), CuError> {
+        if !p.attesting || p.walk.produced != 0 {
+            return Ok(());
+        }
+        let Some(last) = p.last else {
+            return Ok(());
+        };
+        let Some(record) = pending.last_mut() else {
+            return Ok(());
+        };
+        if record.sub != 0 || record.nonce != last.nonce || record.memory_sha256.is_some() {
+            return Ok(());
+        }
+        let hash = p
+            .worker
+            .submit_memory_hash()
+            .map_err(module_error)?
+            .wait()
+            .await
+            .map_err(module_error)?;
+        record.memory_sha256 = hash.map(hex::encode);
+        Ok(())
     }
 
     /// Evaluate what `target` asks; results accumulate in `pending` (saved every
@@ -1189,6 +1242,8 @@ impl Evaluator {
                     cron: Some(cron.cron),
                     timestamp: cron.timestamp,
                     result: Value::Null,
+                    hash_chain: None,
+                    memory_sha256: None,
                 };
                 p.last_eval = Boundary {
                     timestamp: cron.timestamp,
@@ -1252,6 +1307,8 @@ impl Evaluator {
             cron: None,
             timestamp: entry.timestamp_ms,
             result: Value::Null,
+            hash_chain: Some(entry.hash_chain.clone()),
+            memory_sha256: None,
         };
         let at = Boundary {
             timestamp: entry.timestamp_ms,
@@ -1374,10 +1431,21 @@ impl Evaluator {
         let store = Arc::clone(&self.store);
         let raw = *raw;
         p.saving = Some(tokio::task::spawn_blocking(move || {
+            let mut results = results;
             let cp = checkpoint.map(|mut c| {
                 c.memory_sha256 = Sha256::digest(&c.memory).into();
                 c
             });
+            // A checkpoint taken right after a scheduled message is that message's memory:
+            // its hash is the one an attestation of it states, at no cost.
+            if let Some(c) = &cp
+                && c.crons_done == 0
+                && let Some(last) = results.last_mut()
+                && last.sub == 0
+                && last.nonce == c.nonce
+            {
+                last.memory_sha256 = Some(hex::encode(c.memory_sha256));
+            }
             store.save_with(&raw, &results, cp.as_ref(), sync)?;
             Ok(cp)
         }));
@@ -1631,7 +1699,8 @@ impl Evaluator {
                 let owned = pid.to_string();
                 // A task of its own, as evaluations are: a caller that stops waiting (`busy`)
                 // does not stop the replay, and a later request finds its results.
-                let task = tokio::spawn(async move { this.replay_history(&owned, n).await });
+                let task =
+                    tokio::spawn(async move { this.replay_history(&owned, n, Replay::Gap).await });
                 let joined = match busy {
                     Some(limit) => match tokio::time::timeout(limit, task).await {
                         Ok(j) => j,
@@ -1649,14 +1718,15 @@ impl Evaluator {
         }
     }
 
-    /// Evaluate `pid` from nonce 0 on an instance of its own, storing every result and no
-    /// checkpoint, while the loaded process goes on undisturbed; at most [`HISTORY_REPLAYS`] at
-    /// a time. Through the
+    /// Evaluate `pid` from nonce 0 on an instance of its own, storing every result (with its
+    /// memory hash when the CU attests) and no checkpoint, while the loaded process goes on
+    /// undisturbed; at most [`HISTORY_REPLAYS`] at a time. With [`Replay::Gap`], through the
     /// gap of never-evaluated messages that holds `nonce`: the process was started here from a
     /// state past them (a peer's, or a checkpoint on Arweave) and no peer has their results
     /// any more. The whole gap at once, so each old result costs one replay in all, the replay
-    /// this CU would have done had the process not moved warm.
-    async fn replay_history(&self, pid: &str, nonce: u64) -> Result<(), CuError> {
+    /// this CU would have done had the process not moved warm. With [`Replay::Hashes`], up to
+    /// `nonce`, whose result was stored without the memory hash an attestation needs.
+    async fn replay_history(&self, pid: &str, nonce: u64, why: Replay) -> Result<(), CuError> {
         let raw = pid_raw(pid)?;
         let _permit = self
             .history
@@ -1665,12 +1735,14 @@ impl Evaluator {
             .map_err(|_| CuError::Storage("history replays stopped".into()))?;
         // Another replay may have done the work while this one waited.
         let stored = self.store.result(&raw, nonce)?;
-        if stored.is_some() {
-            return Ok(());
-        }
-        let end = match self.store.next_result_after(&raw, nonce)? {
-            Some(next) => next.saturating_sub(1).max(nonce),
-            None => nonce,
+        let end = match why {
+            Replay::Gap if stored.is_some() => return Ok(()),
+            Replay::Gap => match self.store.next_result_after(&raw, nonce)? {
+                Some(next) => next.saturating_sub(1).max(nonce),
+                None => nonce,
+            },
+            Replay::Hashes if stored.is_some_and(|r| r.memory_sha256.is_some()) => return Ok(()),
+            Replay::Hashes => nonce,
         };
         tracing::info!(
             process = pid,
@@ -1682,7 +1754,48 @@ impl Evaluator {
         let mut pending = Vec::new();
         self.run_to(pid, &raw, &mut p, Target::Nonce(end), &mut pending)
             .await?;
+        self.hash_run_end(&mut p, &mut pending).await?;
         self.save(&raw, &mut p, pending, false).await
+    }
+
+    /// `GET /result/{id}?process-id=&attest=true`: the result, evaluating up to it first, and
+    /// this CU's signed attestation of it ([`crate::attest`]). A result stored without the
+    /// memory hash (evaluated before `--attest`, or before a handoff) is hashed by a replay
+    /// first. Refused (400) when the CU does not attest.
+    pub async fn attested_result(
+        self: &Arc<Self>,
+        pid: &str,
+        id: &str,
+    ) -> Result<(Value, Vec<u8>), CuError> {
+        let attester = self.config.attester.clone().ok_or_else(|| {
+            CuError::BadRequest("this CU does not attest results (it runs without --attest)".into())
+        })?;
+        let raw = pid_raw(pid)?;
+        self.result(pid, id, None).await?;
+        let nonce = match self.store.nonce_of(&raw, id)? {
+            Some(n) => n,
+            None if id == pid => 0,
+            None => self.su.nonce_of(pid, id).await?,
+        };
+        let hashed = |r: &StoredResult| r.memory_sha256.is_some() && r.hash_chain.is_some();
+        if !self.store.result(&raw, nonce)?.is_some_and(|r| hashed(&r)) {
+            let this = Arc::clone(self);
+            let owned = pid.to_string();
+            tokio::spawn(async move { this.replay_history(&owned, nonce, Replay::Hashes).await })
+                .await
+                .map_err(|e| CuError::Storage(format!("history replay failed: {e}")))??;
+        }
+        let record = self
+            .store
+            .result(&raw, nonce)?
+            .filter(hashed)
+            .ok_or_else(|| CuError::Storage(format!("no memory hash recorded at nonce {nonce}")))?;
+        let process = self.su.process(pid).await?;
+        let module = tag(&process.tags, "Module")
+            .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
+            .to_string();
+        let item = attester.attest(pid, &module, &record)?;
+        Ok((record.result, item))
     }
 
     fn stored(&self, raw: &[u8; 32], nonce: u64) -> Result<Value, CuError> {

@@ -43,6 +43,14 @@ pub struct StoredResult {
     pub timestamp: i64,
     /// The result JSON.
     pub result: serde_json::Value,
+    /// The SU's hash chain at this nonce (base64url), for an attestation; scheduled messages
+    /// only (records written before attestations have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_chain: Option<String>,
+    /// Lower-case hex SHA-256 of the memory right after this message, when the CU attests
+    /// (`--attest`): an attestation states it, and the memory moves on with the next message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_sha256: Option<String>,
 }
 
 impl StoredResult {

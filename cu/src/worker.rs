@@ -53,6 +53,7 @@ enum Cmd {
     Evaluate(u64, Value, Value, Reply<Timed>),
     DryRun(u64, Value, Value, Reply<Evaluation>),
     Memory(u64, Reply<Option<Vec<u8>>>),
+    MemoryHash(u64, Reply<Option<[u8; 32]>>),
     Size(u64, Reply<usize>),
     Stop(u64),
     /// Answered once every command sent before it is done.
@@ -153,6 +154,9 @@ fn run_lane(rx: std::sync::mpsc::Receiver<Cmd>) {
             }
             Cmd::Memory(id, reply) => {
                 let _ = reply.send(with(&mut held, id, |h| h.runner.memory()));
+            }
+            Cmd::MemoryHash(id, reply) => {
+                let _ = reply.send(with(&mut held, id, |h| h.runner.memory_sha256()));
             }
             Cmd::Size(id, reply) => {
                 let _ = reply.send(with(&mut held, id, |h| h.runner.memory_size()));
@@ -271,6 +275,14 @@ impl Worker {
     pub fn submit_memory(&self) -> Result<Pending<Option<Vec<u8>>>, LoaderError> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Memory(self.id, reply))?;
+        Ok(Pending(rx))
+    }
+
+    /// Queue the SHA-256 of the memory as it will be once every command sent before is done
+    /// (an attesting CU's hash after a queued message), computed on the process's thread.
+    pub fn submit_memory_hash(&self) -> Result<Pending<Option<[u8; 32]>>, LoaderError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::MemoryHash(self.id, reply))?;
         Ok(Pending(rx))
     }
 

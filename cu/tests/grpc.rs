@@ -33,6 +33,7 @@ async fn the_compute_service_serves_what_the_http_api_serves() {
         .result(ResultRequest {
             process_id: pid.clone(),
             message_id: ids[3].clone(),
+            attest: false,
         })
         .await
         .expect("result")
@@ -226,6 +227,7 @@ async fn the_compute_service_serves_what_the_http_api_serves() {
         .result(ResultRequest {
             process_id: pid.clone(),
             message_id: unknown,
+            attest: false,
         })
         .await
         .expect_err("unknown message");
@@ -234,6 +236,7 @@ async fn the_compute_service_serves_what_the_http_api_serves() {
         .result(ResultRequest {
             process_id: "short".into(),
             message_id: "x".into(),
+            attest: false,
         })
         .await
         .expect_err("bad process id");

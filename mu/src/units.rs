@@ -314,6 +314,7 @@ impl CuClient {
             .result(ResultRequest {
                 process_id: process.to_string(),
                 message_id: id.to_string(),
+                attest: false,
             })
             .await
             .map(tonic::Response::into_inner)

@@ -124,6 +124,8 @@ fn eval_result_roundtrip_keeps_presence() {
         output_is_json: true,
         error: None,
         gas_used: Some(12_345),
+        attestations: vec![b"item".to_vec()],
+        canonical_result: None,
     };
     let decoded = EvalResult::decode(original.encode_to_vec().as_slice()).unwrap();
     assert_eq!(decoded, original);

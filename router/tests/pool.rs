@@ -471,6 +471,7 @@ async fn grpc_is_forwarded_to_the_owner_and_dry_runs_to_their_own_pool_with_resu
             .result(ResultRequest {
                 process_id: pid.clone(),
                 message_id: id.clone(),
+                attest: false,
             })
             .await
             .expect("Result")

@@ -507,6 +507,28 @@ impl AoInstance {
             .unwrap_or_default()
     }
 
+    /// SHA-256 of the linear memory, read through a small buffer rather than copied whole: an
+    /// attesting CU hashes after every message, and aos memories are 100+ MiB.
+    pub fn memory_sha256(&self) -> [u8; 32] {
+        use sha2::Digest;
+        /// Bytes read per step: large enough that the hash, not the copy, is the cost.
+        const STEP: u64 = 1 << 20;
+        let view = self.exports.memory.view(&self.store);
+        let size = view.data_size();
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; STEP.min(size) as usize];
+        let mut at = 0u64;
+        while at < size {
+            let n = STEP.min(size - at) as usize;
+            if view.read(at, &mut buf[..n]).is_err() {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        hasher.finalize().into()
+    }
+
     /// Size of the linear memory in bytes.
     pub fn memory_size(&self) -> u64 {
         self.exports.memory.view(&self.store).data_size()

@@ -310,6 +310,18 @@ impl ProcessRunner {
         Ok(self.base.clone())
     }
 
+    /// SHA-256 of [`ProcessRunner::memory`] without copying it when the instance is live;
+    /// `None` before any memory.
+    pub fn memory_sha256(&mut self) -> Result<Option<[u8; 32]>, LoaderError> {
+        if let Some(i) = &self.instance
+            && (self.base.is_some() || !self.since.is_empty())
+        {
+            return Ok(Some(i.memory_sha256()));
+        }
+        self.settle()?;
+        Ok(self.base.as_deref().map(|m| Sha256::digest(m).into()))
+    }
+
     /// Size of [`ProcessRunner::memory`] without copying it when the instance is live.
     pub fn memory_size(&mut self) -> Result<usize, LoaderError> {
         if let Some(i) = &self.instance

@@ -1,0 +1,102 @@
+//! `ao result --attest` and `ao verify` against `ao devnet --attest`: the CU signs the result,
+//! the command checks it; a result altered after signing fails; an SU assignment is verified by
+//! its id alone, rebuilt from what the gateway serves.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Ao, get, get_json, start_devnet, stop};
+use serde_json::Value;
+
+/// `ao verify ARGS`: exit code and standard output.
+fn verify(v: &Value, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ao"))
+        .arg("verify")
+        .args(args)
+        .args(["--gateway", v["gateway"].as_str().unwrap_or_default()])
+        .output()
+        .expect("ao verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn write(dir: &Path, name: &str, v: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, v.to_string()).expect("write");
+    path.to_string_lossy().to_string()
+}
+
+#[test]
+fn ao_verify_checks_an_attested_result_and_an_assignment_by_id() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (devnet, v) = start_devnet(&dir.path().join("net"), false, &[], &["--attest"]);
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let ao = Ao::new(&v, &home);
+    let pid = ao.run(&["spawn", "--name", "attested"]);
+    let msg = ao.run(&["send", &pid, "--action", "Eval", "--data", "return 21 * 2"]);
+
+    let answer: Value =
+        serde_json::from_str(&ao.run(&["result", &pid, &msg, "--attest"])).expect("json");
+    assert_eq!(answer["Output"]["data"], "42", "{answer}");
+    let good = write(dir.path(), "good.json", &answer);
+    let (code, text) = verify(&v, &[&good]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("valid attestation"), "{text}");
+    assert!(text.contains(&msg) && text.contains(&pid), "{text}");
+
+    // One attestation alone, as base64url text: what it attests, without the result.
+    let single = dir.path().join("single.txt");
+    std::fs::write(&single, answer["Attestations"][0].as_str().expect("b64")).expect("write");
+    let (code, text) = verify(&v, &[&single.to_string_lossy(), "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let report: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(report["kind"], "attestation");
+    assert_eq!(report["message"], msg.as_str());
+
+    // The result changed after it was signed: the attestation no longer states it.
+    let mut altered = answer.clone();
+    altered["Output"]["data"] = Value::from("43");
+    let bad = write(dir.path(), "bad.json", &altered);
+    let (code, text) = verify(&v, &[&bad]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("not this result's"), "{text}");
+    // And a forged signature byte fails the item itself.
+    let raw =
+        ao_core::encoding::b64url_decode("item", answer["Attestations"][0].as_str().expect("b64"))
+            .expect("b64");
+    let mut forged = raw.clone();
+    forged[10] ^= 1;
+    let forged_file = dir.path().join("forged.bin");
+    std::fs::write(&forged_file, &forged).expect("write");
+    let (code, text) = verify(&v, &[&forged_file.to_string_lossy()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("INVALID"), "{text}");
+
+    // The SU's assignment of the message, by id: read from the gateway once uploaded.
+    let su = v["su"].as_str().expect("su");
+    let entry = get_json(su, &format!("/{msg}?process-id={pid}"));
+    let assignment = entry["assignment"]["id"]
+        .as_str()
+        .expect("assignment id")
+        .to_string();
+    let gateway = v["gateway"].as_str().expect("gateway");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !get(gateway, &format!("/tx/{assignment}")).starts_with("HTTP/1.1 200") {
+        assert!(
+            Instant::now() < deadline,
+            "the assignment never reached the gateway"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (code, text) = verify(&v, &[&assignment]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("valid assignment"), "{text}");
+    assert!(text.contains(&format!("of process {pid}")), "{text}");
+    stop(devnet);
+}
