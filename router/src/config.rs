@@ -53,6 +53,28 @@ pub struct RouterArgs {
     #[arg(long, value_name = "NAME:PORT", env = "AO_ROUTER_CU_DNS")]
     pub cu_dns: Option<String>,
 
+    /// Stake of a CU, by the wallet address its `GET /` reports: `ADDRESS=AMOUNT` (repeat, or
+    /// comma-separate in the environment), counted for `min-stake` beside the registry's.
+    #[arg(
+        long = "stake",
+        value_name = "ADDRESS=AMOUNT",
+        env = "AO_ROUTER_STAKES",
+        value_delimiter = ',',
+        value_parser = parse_stake,
+        allow_hyphen_values = true
+    )]
+    pub stakes: Vec<(String, crate::min_stake::Amount)>,
+
+    /// The unit-registry process (its id) whose `Units` query, by dry-run on the pool, gives
+    /// the CUs' stakes for `min-stake` requests.
+    #[arg(
+        long,
+        value_name = "PID",
+        env = "AO_ROUTER_REGISTRY",
+        allow_hyphen_values = true
+    )]
+    pub registry: Option<String>,
+
     /// A CU of the dry-run pool (same syntax as `--cu`): dry-runs go there, never to the
     /// evaluation pool, so a flood of dry-runs cannot stall evaluation. None: dry-runs go to the
     /// evaluation pool.
@@ -81,6 +103,19 @@ pub struct RouterArgs {
     /// Limits of the HTTP API, shared by every ao-rs server.
     #[command(flatten)]
     pub limits: HttpLimitArgs,
+}
+
+fn parse_stake(s: &str) -> Result<(String, crate::min_stake::Amount), String> {
+    let (address, amount) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected ADDRESS=AMOUNT"))?;
+    if address.trim().is_empty() {
+        return Err(format!("`{s}`: the address is empty"));
+    }
+    Ok((
+        address.trim().to_string(),
+        crate::min_stake::parse_amount(amount)?,
+    ))
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -113,6 +148,10 @@ pub struct Config {
     pub http_limits: HttpLimits,
     /// `--shutdown-grace`.
     pub shutdown_grace: Duration,
+    /// `--stake`: stake by CU address, beside the registry's.
+    pub stakes: std::collections::HashMap<String, crate::min_stake::Amount>,
+    /// `--registry`: the unit-registry process whose `Units` give stakes.
+    pub registry: Option<String>,
 }
 
 impl RouterArgs {
@@ -136,6 +175,8 @@ impl RouterArgs {
             verify_rate: self.verify_rate,
             http_limits: self.limits.limits(self.max_body),
             shutdown_grace: self.server.shutdown_grace,
+            stakes: self.stakes.into_iter().collect(),
+            registry: self.registry.filter(|r| !r.is_empty()),
         })
     }
 }

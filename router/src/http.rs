@@ -18,6 +18,7 @@ use crate::Shared;
 use crate::forward_http::{Forward, error, forward};
 use crate::handoff;
 use crate::members::Pool;
+use crate::min_stake;
 
 /// The axum router (`/ready` and `/health` are added by the runtime's servers).
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -30,13 +31,44 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/state/{pid}", get(by_path))
         .route("/cron/{pid}", get(by_path))
         .route("/dry-run", post(dry_run))
+        // The same under a `min-stake` prefix, for clients that can only set a base URL
+        // (aoconnect's `CU_URL`); only `/result` uses the amount.
+        .route("/min-stake/{amount}/result/{id}", get(result))
+        .route("/min-stake/{amount}/results/{pid}", get(by_path))
+        .route("/min-stake/{amount}/state/{pid}", get(by_path))
+        .route("/min-stake/{amount}/cron/{pid}", get(by_path))
+        .route("/min-stake/{amount}/dry-run", post(dry_run))
         .with_state(shared)
 }
 
 type Q = Query<HashMap<String, String>>;
 
+/// The path and query to forward: without a `/min-stake/{amount}` prefix.
 fn path_and_query(uri: &axum::http::Uri) -> &str {
-    uri.path_and_query().map_or("/", |p| p.as_str())
+    let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+    match pq.strip_prefix("/min-stake/") {
+        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => pq,
+    }
+}
+
+/// The stake a `/result` request asks for: the path prefix, the `min-stake` query, or the
+/// [`min_stake::HEADER`] header (first found); `None` for a plain request.
+fn min_stake_asked(
+    params: &HashMap<String, String>,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Option<Result<min_stake::Amount, String>> {
+    params
+        .get("amount")
+        .or_else(|| q.get("min-stake"))
+        .map(|s| s.to_string())
+        .or_else(|| {
+            headers
+                .get(min_stake::HEADER)
+                .map(|v| v.to_str().unwrap_or("").to_string())
+        })
+        .map(|s| min_stake::parse_amount(&s))
 }
 
 fn members_json(pool: &Pool) -> serde_json::Value {
@@ -146,12 +178,21 @@ fn no_process_id() -> Response {
 async fn result(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
+    Path(params): Path<HashMap<String, String>>,
     Query(q): Q,
     headers: HeaderMap,
 ) -> Response {
     let Some(pid) = process_id(&q) else {
         return no_process_id();
     };
+    match min_stake_asked(&params, &q, &headers) {
+        None => {}
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("min-stake: {e}")),
+        Some(Ok(want)) => {
+            let id = params.get("id").map(String::as_str).unwrap_or_default();
+            return min_stake::gather(&shared, pid, id, want).await;
+        }
+    }
     let req = Forward {
         route: "result",
         pid,
@@ -166,10 +207,11 @@ async fn result(
 async fn by_path(
     State(shared): State<Arc<Shared>>,
     OriginalUri(uri): OriginalUri,
-    Path(pid): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let route = match uri.path().split('/').nth(1) {
+    let pid = params.get("pid").cloned().unwrap_or_default();
+    let route = match path_and_query(&uri).split('/').nth(1) {
         Some("results") => "results",
         Some("state") => "state",
         _ => "cron",

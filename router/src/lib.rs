@@ -11,6 +11,8 @@
 //! - [`forward_http`]: forwarding an HTTP request, streamed, retried once on the next choice.
 //! - [`forward_grpc`]: the Compute service, forwarding each call the same way.
 //! - [`verify`]: `--verify-rate`, results compared across two CUs.
+//! - [`min_stake`]: `min-stake`: attested results from staked CUs until their agreeing stake
+//!   reaches the amount asked (409 on disagreement, 503 when the pool holds less).
 //! - [`http`]: the routes, `/route/{pid}` included. [`metrics`]: `ao_router_*` on `/metrics`.
 //! - [`config`]: flags and `AO_*` environment.
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -29,6 +31,7 @@ pub mod handoff;
 pub mod http;
 pub mod members;
 pub mod metrics;
+pub mod min_stake;
 pub mod rendezvous;
 pub mod verify;
 
@@ -44,6 +47,8 @@ pub struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     /// `--verify-rate`, when above 0.
     pub verify: Option<verify::Verifier>,
+    /// Where stakes come from for `min-stake` requests.
+    pub stakes: min_stake::Stakes,
 }
 
 impl Shared {
@@ -151,6 +156,7 @@ pub async fn serve(config: config::Config) -> Result<RunningRouter, StartError> 
         http: http.clone(),
         metrics,
         verify,
+        stakes: min_stake::Stakes::new(config.stakes.clone(), config.registry.clone()),
     });
 
     let (http_listener, http_addr) = ao_runtime::servers::bind(config.http_addr).await?;

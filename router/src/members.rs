@@ -192,6 +192,8 @@ pub struct Member {
     timeouts: std::sync::atomic::AtomicU32,
     /// A gRPC client of its Compute service (connected on first use).
     pub grpc: ComputeClient<TracedChannel>,
+    /// Its wallet address as its `GET /` reports it, once asked ([`crate::min_stake`]).
+    address: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Member {
@@ -219,6 +221,7 @@ impl Member {
             state: Mutex::new(State::Unchecked),
             ejected: AtomicBool::new(false),
             timeouts: std::sync::atomic::AtomicU32::new(0),
+            address: Mutex::new(None),
         })
     }
 
@@ -230,6 +233,19 @@ impl Member {
     /// Its HTTP base URL (its id).
     pub fn url(&self) -> &str {
         &self.spec.http
+    }
+
+    /// Its wallet address, when known.
+    pub fn address(&self) -> Option<String> {
+        self.address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Remember its wallet address.
+    pub fn set_address(&self, address: String) {
+        *self.address.lock().unwrap_or_else(|p| p.into_inner()) = Some(address);
     }
 
     /// How an `ao-handoff-from` hint names it: `HTTP-URL;grpc=URL`, so the CU taking a process

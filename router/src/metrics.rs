@@ -20,6 +20,7 @@ pub struct Metrics {
     verify_samples: AtomicU64,
     verify_mismatches: AtomicU64,
     verify_errors: AtomicU64,
+    min_stake: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Default for Metrics {
@@ -33,6 +34,7 @@ impl Default for Metrics {
             verify_samples: AtomicU64::default(),
             verify_mismatches: AtomicU64::default(),
             verify_errors: AtomicU64::default(),
+            min_stake: Mutex::default(),
         }
     }
 }
@@ -95,6 +97,11 @@ impl Metrics {
         self.verify_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A `min-stake` request ended: `enough`, `conflict` or `short`.
+    pub fn min_stake(&self, outcome: &str) {
+        bump(&self.min_stake, outcome.to_string());
+    }
+
     /// Mismatches so far.
     pub fn mismatches(&self) -> u64 {
         self.verify_mismatches.load(Ordering::Relaxed)
@@ -135,6 +142,22 @@ impl Metrics {
                 out,
                 "ao_router_retries_total{{route=\"{}\"}} {n}",
                 label(route)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ao_router_min_stake_total min-stake requests by outcome: enough (agreeing attestations reached the stake), conflict (staked CUs disagreed: 409), short (not enough stake: 503).\n# TYPE ao_router_min_stake_total counter"
+        );
+        for (outcome, n) in self
+            .min_stake
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "ao_router_min_stake_total{{outcome=\"{}\"}} {n}",
+                label(outcome)
             );
         }
         let _ = writeln!(

@@ -99,6 +99,11 @@ impl Attestation {
         b64url(self.process)
     }
 
+    /// The raw 32 bytes of `Process`.
+    pub fn process_raw(&self) -> [u8; 32] {
+        self.process
+    }
+
     /// `Message`: the scheduled message (or bare assignment) evaluated.
     pub fn message_id(&self) -> String {
         b64url(self.message)
