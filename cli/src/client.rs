@@ -90,6 +90,8 @@ pub struct Devnet {
     pub scheduler: Option<String>,
     /// The gateway's URL (`ao verify` reads items by id there).
     pub gateway: Option<String>,
+    /// The unit-registry process (`ao devnet --staked`), whose stakes `--min-stake` checks.
+    pub registry: Option<String>,
     /// The MU's wallet address: processes list it as an `Authority` so they trust what it pushes.
     pub mu_address: Option<String>,
 }
@@ -412,17 +414,20 @@ impl Client {
 
     /// `GET {cu}/result/{id}?process-id={pid}`, asking again while the CU answers 202 (busy).
     pub async fn result(&self, pid: &str, id: &str) -> anyhow::Result<Value> {
-        self.result_with(pid, id, false).await
+        self.result_query(pid, id, &[]).await
     }
 
-    /// [`Client::result`], with the CU's signed attestation when `attest` (`&attest=true`).
-    pub async fn result_with(&self, pid: &str, id: &str, attest: bool) -> anyhow::Result<Value> {
+    /// [`Client::result`] with more query parameters (`attest=true`, `min-stake=N`).
+    pub async fn result_query(
+        &self,
+        pid: &str,
+        id: &str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Value> {
         parse_id("process", pid)?;
         parse_id("message", id)?;
         let mut query = vec![("process-id", pid)];
-        if attest {
-            query.push(("attest", "true"));
-        }
+        query.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
         let url = self.url(Unit::Cu, &format!("result/{id}"), &query)?;
         let deadline = tokio::time::Instant::now() + RESULT_PATIENCE;
         loop {

@@ -68,6 +68,8 @@ pub struct SendArgs {
     #[arg(long)]
     pub wait: bool,
     #[command(flatten)]
+    pub stake: StakeArgs,
+    #[command(flatten)]
     pub connection: Connection,
 }
 
@@ -85,7 +87,29 @@ pub struct ResultArgs {
     #[arg(long)]
     pub attest: bool,
     #[command(flatten)]
+    pub stake: StakeArgs,
+    #[command(flatten)]
     pub connection: Connection,
+}
+
+/// `--min-stake`: a result backed by that much agreeing stake, gathered by the router and
+/// checked here.
+#[derive(Args, Debug)]
+pub struct StakeArgs {
+    /// Ask the CU router for attestations of distinct staked CUs that agree, up to this much
+    /// stake, and verify them here: every signature, that each states this result, that they
+    /// agree, and (with a registry) that their signers' stake reaches the amount. Exit 1 if not.
+    #[arg(long, value_name = "AMOUNT")]
+    pub min_stake: Option<String>,
+    /// The unit-registry process whose `Units` (by dry-run) give the stakes checked here
+    /// (default: the devnet file's `registry`). Without one, stake is taken on the router's word.
+    #[arg(
+        long,
+        value_name = "PID",
+        env = "AO_REGISTRY",
+        allow_hyphen_values = true
+    )]
+    pub registry: Option<String>,
 }
 
 /// `ao dryrun`: what a message would do, with nothing sent or stored.
@@ -199,10 +223,13 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let tags = message_tags(args.action.as_deref(), &args.tags)?;
     let item = client.message(&args.pid, tags, args.data.map(String::into_bytes))?;
     let rt = runtime()?;
+    if args.stake.min_stake.is_some() && !args.wait {
+        anyhow::bail!("--min-stake needs --wait: it is about the result");
+    }
     let id = rt.block_on(client.post_item(&item))?;
     outln!("{id}")?;
     if args.wait {
-        print_json(&rt.block_on(client.result(&args.pid, &id))?)?;
+        return result_checked(&client, &rt, &args.pid, &id, false, &args.stake);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -210,15 +237,79 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// `ao result`: print the CU's result of a message.
 pub fn result(args: ResultArgs) -> anyhow::Result<ExitCode> {
     let client = args.connection.client()?;
-    let answer = runtime()?.block_on(client.result_with(&args.pid, &args.message, args.attest))?;
-    print_json(&answer)?;
-    if args.attest {
-        let report = crate::verify::check_answer(&answer);
-        if report["valid"] != serde_json::json!(true) {
-            eprintln!("the attestation does not verify: {report}");
-            return Ok(ExitCode::from(1));
-        }
+    let rt = runtime()?;
+    result_checked(
+        &client,
+        &rt,
+        &args.pid,
+        &args.message,
+        args.attest,
+        &args.stake,
+    )
+}
+
+/// Print the result of `id`, asked plain, attested (`attest`) or with `--min-stake`, and
+/// checked here as asked: exit 1 when what came does not verify.
+fn result_checked(
+    client: &crate::client::Client,
+    rt: &tokio::runtime::Runtime,
+    pid: &str,
+    id: &str,
+    attest: bool,
+    stake: &StakeArgs,
+) -> anyhow::Result<ExitCode> {
+    let want = stake
+        .min_stake
+        .as_deref()
+        .map(ao_core::ao::registry::parse_amount)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--min-stake: {e}"))?;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if attest {
+        query.push(("attest", "true".into()));
     }
+    if let Some(w) = want {
+        query.push(("min-stake", w.to_string()));
+    }
+    let answer = rt.block_on(client.result_query(pid, id, &query))?;
+    print_json(&answer)?;
+    if !attest && want.is_none() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = crate::verify::check_answer(&answer);
+    if report["valid"] != serde_json::json!(true) {
+        eprintln!("the attestations do not verify: {report}");
+        return Ok(ExitCode::from(1));
+    }
+    let Some(want) = want else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let signers = crate::verify::signers(&answer, pid)?;
+    let Some(registry) = stake.registry.clone().or(client.devnet.registry.clone()) else {
+        eprintln!(
+            "{} agreeing attestations from distinct CUs; their stake was not checked here (no \
+             --registry): the router counted {want} or more",
+            signers.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let tags = ao_core::ao::registry::units_query_tags("cu");
+    let message = client.dry_run_message(&registry, &tags, None);
+    let units = rt.block_on(client.dry_run(&registry, &message))?;
+    let stakes = ao_core::ao::registry::stakes_of_units(&units)
+        .map_err(|e| anyhow::anyhow!("the registry {registry}: {e}"))?;
+    let total: u128 = signers
+        .iter()
+        .map(|s| stakes.get(s).copied().unwrap_or(0))
+        .fold(0, u128::saturating_add);
+    if total < want {
+        eprintln!("the agreeing attestations carry {total} of stake by the registry, not {want}");
+        return Ok(ExitCode::from(1));
+    }
+    eprintln!(
+        "{} agreeing attestations, {total} of stake by the registry {registry}",
+        signers.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -297,6 +297,32 @@ fn attestation_report(a: &Attestation, covers: Option<bool>) -> Value {
     r
 }
 
+/// The distinct signers of an answer's attestations (already checked by [`check_answer`]),
+/// each about process `pid`.
+pub(crate) fn signers(answer: &Value, pid: &str) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in answer["Attestations"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        let raw = b64url_decode("attestation", entry.as_str().unwrap_or(""))
+            .map_err(|e| anyhow!("{e}"))?;
+        let a = Attestation::new(DataItem::parse(raw).map_err(|e| anyhow!("{e}"))?)
+            .map_err(|e| anyhow!("{e}"))?;
+        if a.process_id() != pid {
+            bail!(
+                "an attestation is about process {}, not {pid}",
+                a.process_id()
+            );
+        }
+        if !out.contains(&a.unit()) {
+            out.push(a.unit());
+        }
+    }
+    Ok(out)
+}
+
 /// A result answer: every attestation verifies and states this result.
 pub(crate) fn check_answer(answer: &Value) -> Value {
     let Some(list) = answer.get("Attestations").and_then(Value::as_array) else {

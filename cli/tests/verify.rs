@@ -100,3 +100,78 @@ fn ao_verify_checks_an_attested_result_and_an_assignment_by_id() {
     assert!(text.contains(&format!("of process {pid}")), "{text}");
     stop(devnet);
 }
+
+/// `ao result --min-stake` and `ao send --wait --min-stake` through the devnet's router, whose
+/// stakes come from `AO_ROUTER_STAKES` (the CUs' addresses are known after a first start).
+#[test]
+fn ao_result_with_min_stake_checks_what_the_router_gathered() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("net");
+    let flags = ["--cus", "2", "--attest"];
+    let (devnet, v) = start_devnet(&data, false, &[], &flags);
+    let cus: Vec<String> = v["cus"]
+        .as_array()
+        .expect("cus")
+        .iter()
+        .map(|c| c.as_str().expect("url").to_string())
+        .collect();
+    let stakes: Vec<String> = cus
+        .iter()
+        .map(|c| {
+            format!(
+                "{}=100",
+                get_json(c, "/")["address"].as_str().expect("address")
+            )
+        })
+        .collect();
+    stop(devnet);
+    let stakes = stakes.join(",");
+    let (devnet, v) = start_devnet(&data, false, &[("AO_ROUTER_STAKES", &stakes)], &flags);
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let ao = Ao::new(&v, &home);
+    let pid = ao.run(&["spawn", "--name", "staked"]);
+    let out = ao.run(&[
+        "send",
+        &pid,
+        "--action",
+        "Eval",
+        "--data",
+        "return 6 * 7",
+        "--wait",
+        "--min-stake",
+        "100",
+    ]);
+    let msg = out.lines().next().expect("id").to_string();
+    assert!(out.contains("Attestations"), "{out}");
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ao"))
+            .args(args)
+            .arg("--devnet-file")
+            .arg(home.join("devnet.json"))
+            .env("HOME", &home)
+            .output()
+            .expect("ao")
+    };
+    let out = run(&["result", &pid, &msg, "--min-stake", "200"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("2 agreeing attestations"), "{stderr}");
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(answer["Attestations"].as_array().map(Vec::len), Some(2));
+    // More than the two CUs hold: the router's 503 reaches the user as it is.
+    let out = run(&["result", &pid, &msg, "--min-stake", "201"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("503") && stderr.contains("only 200"),
+        "{stderr}"
+    );
+    let out = run(&["send", &pid, "--data", "x", "--min-stake", "1"]);
+    assert!(
+        !out.status.success(),
+        "--min-stake without --wait is refused"
+    );
+    stop(devnet);
+}

@@ -50,15 +50,7 @@ pub const ATTEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The dry-run `Owner` of the registry query: any address does for a read.
 const QUERY_OWNER: &str = "ao-router-min-stake-query-000000000000000000";
 
-/// An amount of stake: token quantities are integers, AO writes them as decimal strings.
-pub type Amount = u128;
-
-/// Parse an amount (`min-stake`, `--stake`, the registry's strings).
-pub fn parse_amount(s: &str) -> Result<Amount, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a whole, non-negative amount of stake"))
-}
+pub use ao_core::ao::registry::{Amount, parse_amount};
 
 /// Where stakes come from.
 pub struct Stakes {
@@ -154,29 +146,10 @@ async fn query_registry(
                 continue;
             }
         };
-        return units_of(&v).map_err(|e| format!("the registry {registry}: {e}"));
+        return ao_core::ao::registry::stakes_of_units(&v)
+            .map_err(|e| format!("the registry {registry}: {e}"));
     }
     Err(format!("cannot read the registry {registry}: {last}"))
-}
-
-/// Address -> stake from a `Units` dry-run result: its first message's `Data`, a JSON list of
-/// `{address, role, url, stake}`. Pure.
-pub fn units_of(result: &Value) -> Result<HashMap<String, Amount>, String> {
-    let data = result["Messages"]
-        .as_array()
-        .and_then(|m| m.first())
-        .and_then(|m| m["Data"].as_str())
-        .ok_or("no reply with Data (is it a unit-registry process?)")?;
-    let list: Vec<Value> =
-        serde_json::from_str(data).map_err(|e| format!("Units is not a JSON list: {e}"))?;
-    let mut out = HashMap::new();
-    for u in list {
-        let (Some(address), Some(stake)) = (u["address"].as_str(), u["stake"].as_str()) else {
-            return Err(format!("a unit without address or stake: {u}"));
-        };
-        out.insert(address.to_string(), parse_amount(stake)?);
-    }
-    Ok(out)
 }
 
 /// One staked CU's verified answer.
@@ -462,13 +435,5 @@ mod tests {
             "one unit twice is one stake"
         );
         assert_eq!(tally(&[s("a", 10, 1), s("b", 10, 2)], 5), Tally::Conflict);
-    }
-
-    #[test]
-    fn the_registry_units_list_reads_as_stakes() {
-        let r = json!({"Messages": [{"Data": "[{\"address\":\"A\",\"role\":\"cu\",\"url\":\"u\",\"stake\":\"300\"}]"}]});
-        assert_eq!(units_of(&r).expect("units")["A"], 300);
-        assert!(units_of(&json!({"Messages": []})).is_err());
-        assert!(parse_amount("-1").is_err() && parse_amount("1.5").is_err());
     }
 }

@@ -15,6 +15,7 @@
 //! - [`checkpoint`]: [`Checkpoint`] (a CU's memory snapshot) and [`CheckpointBuilder`].
 //! - [`attestation`]: [`Attestation`] (a CU's signed statement of one message's result and
 //!   memory) and [`AttestationBuilder`]; `Result-SHA-256` over [`canonical_result`].
+//! - [`registry`]: the unit-registry process's `Units` answer, read as stakes.
 //! - [`hashchain`]: the SU's per-process hash chain and its verification.
 //! - [`cron`]: `Cron-Interval` / `Cron-Tag-*` process tags.
 //! - [`limits`]: `Memory-Limit` / `Compute-Limit` values.
@@ -41,6 +42,7 @@ pub mod message;
 pub mod module;
 pub mod process;
 mod read;
+pub mod registry;
 pub mod scheduler_location;
 
 pub use assignment::{Assignment, AssignmentBuilder};
