@@ -42,4 +42,5 @@ exec bash "$here/c/build-wasm.sh" "$out" "$max_memory" "$os/boot.lua" \
   ".blueprints.staking=$here/blueprints/staking.lua" \
   ".blueprints.voting=$here/blueprints/voting.lua" \
   ".blueprints.chat=$here/blueprints/chat.lua" \
-  ".blueprints.arena=$here/blueprints/arena.lua"
+  ".blueprints.arena=$here/blueprints/arena.lua" \
+  ".blueprints.unit-registry=$here/blueprints/unit-registry.lua"

@@ -9,7 +9,8 @@
 //!   os/ao.lua       identity, authorities, outbox (send, spawn, assign)
 //!   os/handlers.lua Handlers.add/append/prepend/before/after/once/remove/receive/evaluate
 //!   os/*.lua        json, utils, handlers-utils, stringify, base64, bint
-//!   blueprints/     token, chatroom, staking, voting, chat, arena: loadable with `Blueprint(name)`
+//!   blueprints/     token, chatroom, staking, voting, chat, arena, unit-registry: loadable with
+//!                   `Blueprint(name)`
 //!   build.sh        emcc -> dist/process.wasm (committed, so running needs no emscripten)
 //! ```
 //!
@@ -66,6 +67,10 @@ pub const BLUEPRINTS: &[(&str, &str)] = &[
     ("voting", include_str!("../blueprints/voting.lua")),
     ("chat", include_str!("../blueprints/chat.lua")),
     ("arena", include_str!("../blueprints/arena.lua")),
+    (
+        "unit-registry",
+        include_str!("../blueprints/unit-registry.lua"),
+    ),
 ];
 
 /// The Lua source of blueprint `name`, for clients that load it with an Eval (the same code the
@@ -103,6 +108,7 @@ mod tests {
     fn the_blueprints_are_the_files_the_module_embeds() {
         assert!(blueprint("token").is_some_and(|s| s.contains("Credit-Notice")));
         assert!(blueprint("chatroom").is_some_and(|s| s.contains("Broadcast")));
+        assert!(blueprint("unit-registry").is_some_and(|s| s.contains("Attest-Request")));
         assert_eq!(blueprint("nope"), None);
     }
 }
