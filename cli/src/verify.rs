@@ -4,7 +4,8 @@
 //! and checks it with nothing but ao-core:
 //! - a result answer (`/result?attest=true`, or `ao result --attest`): JSON with `Attestations`;
 //!   each must verify, and its `Result-SHA-256` must be the answer's own (recomputed here);
-//! - one attestation or SU assignment: the raw item bytes, or their base64url text;
+//! - one attestation, SU assignment or MU receipt: the raw item bytes, or their base64url
+//!   text;
 //! - an id: the item is read from the gateway (`GET /tx/{id}` for its fields, `/raw/{id}` for
 //!   its data), rebuilt byte for byte and verified, so a gateway cannot pass off a forgery.
 //!
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
-use ao_core::ao::{Assignment, Attestation, type_of, value};
+use ao_core::ao::{Assignment, Attestation, Receipt, type_of, value};
 use ao_core::encoding::{b64url, b64url_decode, decode_id};
 use ao_core::signature::{SignatureType, Signer};
 use ao_core::{DataItem, DataItemBuilder, Tag};
@@ -253,6 +254,30 @@ fn check_item(raw: Vec<u8>) -> Value {
                 "nonce": a.nonce(),
                 "message": a.message_id(),
                 "hash_chain": a.hash_chain(),
+            }),
+            Err(e) => json!({"valid": false, "error": e.to_string()}),
+        },
+        value::TYPE_RECEIPT => match Receipt::new(item) {
+            Ok(r) => json!({
+                "valid": true,
+                "kind": "receipt",
+                "id": r.id(),
+                "signer": signer,
+                "attests": format!(
+                    "MU {signer}: {} item {} (SHA-256 {}){}{}",
+                    match r.kind() {
+                        ao_core::ao::ReceiptKind::Received => "received",
+                        ao_core::ao::ReceiptKind::Forwarded => "forwarded",
+                    },
+                    r.message_id(),
+                    r.item_sha256(),
+                    r.tag("Process").map(|p| format!(" for process {p}")).unwrap_or_default(),
+                    r.tag("From-Process")
+                        .map(|p| format!(", made from the outbox of {p} (outbox entry SHA-256 {})",
+                            r.tag("Outbox-SHA-256").unwrap_or("-")))
+                        .unwrap_or_default(),
+                ),
+                "message": r.message_id(),
             }),
             Err(e) => json!({"valid": false, "error": e.to_string()}),
         },

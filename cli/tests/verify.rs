@@ -78,6 +78,37 @@ fn ao_verify_checks_an_attested_result_and_an_assignment_by_id() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("INVALID"), "{text}");
 
+    // The MU's receipts: Received for the user's message; Forwarded for what its result pushed.
+    let push = ao.run(&[
+        "send",
+        &pid,
+        "--action",
+        "Eval",
+        "--data",
+        "Send({Target = ao.id, Action = 'Echo'})",
+        "--wait",
+    ]);
+    let push = push.lines().next().expect("id").to_string();
+    let mu = v["mu"].as_str().expect("mu");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let trace = loop {
+        let t = get_json(mu, &format!("/trace/{push}"));
+        if t["children"][0]["receipt"].is_string() {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no push receipt: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for (node, kind) in [(&trace, "received"), (&trace["children"][0], "forwarded")] {
+        let file = dir.path().join(format!("{kind}.txt"));
+        std::fs::write(&file, node["receipt"].as_str().expect("receipt")).expect("write");
+        let (code, text) = verify(&v, &[&file.to_string_lossy()]);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("valid receipt: MU"), "{text}");
+        assert!(text.contains(kind), "{text}");
+        assert!(text.contains(node["id"].as_str().expect("id")), "{text}");
+    }
+
     // The SU's assignment of the message, by id: read from the gateway once uploaded.
     let su = v["su"].as_str().expect("su");
     let entry = get_json(su, &format!("/{msg}?process-id={pid}"));

@@ -82,7 +82,7 @@ async fn post_root(
     match ingress::accept(&api.mu, &api.wallets, body).await {
         Ok(t) => (
             StatusCode::ACCEPTED,
-            axum::Json(json!({"message": "Processing DataItem", "id": t.id})),
+            axum::Json(json!({"message": "Processing DataItem", "id": t.id, "receipt": t.receipt})),
         )
             .into_response(),
         Err(e) => err(e),

@@ -123,6 +123,7 @@ pub fn new_task(id: String, parent: Option<String>, root: Option<String>, work: 
         children: Vec::new(),
         updated_ms: now_ms(),
         traceparent: ao_runtime::propagation::current_traceparent(),
+        receipt: None,
     }
 }
 
@@ -221,6 +222,14 @@ impl Mu {
         Ok(())
     }
 
+    /// `fields` signed by the MU's wallet: a receipt, base64url ([`ao_core::ao::Receipt`]).
+    fn receipt(&self, fields: ao_core::ao::ReceiptBuilder) -> Result<String, StepError> {
+        let r = fields
+            .sign(&self.wallet)
+            .map_err(|e| StepError::Refused(500, format!("cannot sign a receipt: {e}")))?;
+        Ok(ao_core::encoding::b64url(r.item().as_bytes()))
+    }
+
     /// Run one stage of `task` and record it.
     async fn step(&self, task: &mut Task) -> Result<(), StepError> {
         match task.stage {
@@ -268,6 +277,27 @@ impl Mu {
                 return Ok(());
             }
         };
+        // What the MU forwards, and from what it made it: its signed word on the push.
+        let (from, target, outbox) = match &task.work {
+            Work::Push { out, from_process } => (
+                from_process.clone(),
+                out.target.clone(),
+                serde_json::to_value(out).ok(),
+            ),
+            Work::Spawn { out, parent } => (parent.clone(), None, serde_json::to_value(out).ok()),
+            _ => (String::new(), None, None),
+        };
+        task.receipt = Some(self.receipt(ao_core::ao::ReceiptBuilder {
+            kind: ao_core::ao::ReceiptKind::Forwarded,
+            message: item.id(),
+            process: target,
+            item_sha256: Sha256::digest(item.as_bytes()).into(),
+            timestamp: now_ms(),
+            from_process: Some(from).filter(|f| !f.is_empty()),
+            outbox_sha256:
+                outbox.map(|o| Sha256::digest(ao_core::canonical_json::to_vec(&o)).into()),
+            pushed_for: task.root.clone(),
+        })?);
         task.item_id = Some(item.id());
         task.signed = Some(B64.encode(item.as_bytes()));
         task.stage = Stage::Schedule;
@@ -643,7 +673,17 @@ impl Mu {
         kind: &str,
     ) -> Result<Task, StepError> {
         let id = item.id();
-        let task = new_task(
+        let receipt = self.receipt(ao_core::ao::ReceiptBuilder {
+            kind: ao_core::ao::ReceiptKind::Received,
+            message: id.clone(),
+            process: Some(process.clone()),
+            item_sha256: Sha256::digest(item.as_bytes()).into(),
+            timestamp: now_ms(),
+            from_process: None,
+            outbox_sha256: None,
+            pushed_for: None,
+        })?;
+        let mut task = new_task(
             id.clone(),
             None,
             Some(id),
@@ -653,6 +693,7 @@ impl Mu {
                 kind: kind.to_string(),
             },
         );
+        task.receipt = Some(receipt);
         self.accept(task).await
     }
 

@@ -175,6 +175,11 @@ pub struct Task {
     /// traces are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The MU's signed receipt for this task's item (base64url; `Received` for a user's item,
+    /// `Forwarded` for a push or spawn), [`ao_core::ao::Receipt`]. `None` for assignments, cron
+    /// reads, and tasks stored before receipts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// A monitored process: its cron results are read and pushed on every tick.

@@ -61,6 +61,7 @@ fn node(store: &Store, t: &Task, depth: usize) -> Result<TraceNode, StoreError> 
         stage: t.stage.name().to_string(),
         retries: t.retries,
         updated_ms: t.updated_ms as i64,
+        receipt: t.receipt.clone(),
     })
 }
 
@@ -99,6 +100,7 @@ pub fn json(n: &TraceNode) -> serde_json::Value {
         "retries": n.retries,
         "error": n.error,
         "updated_ms": n.updated_ms,
+        "receipt": n.receipt,
         "children": n.children.iter().map(json).collect::<Vec<_>>(),
     })
 }

@@ -16,6 +16,7 @@
 //! - [`attestation`]: [`Attestation`] (a CU's signed statement of one message's result and
 //!   memory) and [`AttestationBuilder`]; `Result-SHA-256` over [`canonical_result`].
 //! - [`registry`]: the unit-registry process's `Units` answer, read as stakes.
+//! - [`receipt`]: [`Receipt`] (an MU's signed statement of an item it received or forwarded).
 //! - [`hashchain`]: the SU's per-process hash chain and its verification.
 //! - [`cron`]: `Cron-Interval` / `Cron-Tag-*` process tags.
 //! - [`limits`]: `Memory-Limit` / `Compute-Limit` values.
@@ -42,6 +43,7 @@ pub mod message;
 pub mod module;
 pub mod process;
 mod read;
+pub mod receipt;
 pub mod registry;
 pub mod scheduler_location;
 
@@ -55,6 +57,7 @@ pub use message::{Message, MessageBuilder};
 pub use module::{MODULE_FORMATS, Module, ModuleBuilder};
 pub use process::{OnBoot, Process, ProcessBuilder};
 pub use read::type_of;
+pub use receipt::{Receipt, ReceiptBuilder, ReceiptKind};
 pub use scheduler_location::{SchedulerLocation, SchedulerLocationBuilder};
 
 /// Tag names, spelled exactly as AO's units match them (case-sensitive), so that no unit of ours
@@ -140,6 +143,12 @@ pub mod tag {
     pub const RESULT_SHA_256: &str = "Result-SHA-256";
     /// On an attestation: hex SHA-256 of the memory after the message.
     pub const MEMORY_SHA_256: &str = "Memory-SHA-256";
+    /// On a receipt: `Received` or `Forwarded`.
+    pub const RECEIPT: &str = "Receipt";
+    /// On a receipt: hex SHA-256 of the item received or forwarded.
+    pub const ITEM_SHA_256: &str = "Item-SHA-256";
+    /// On a `Forwarded` receipt: hex SHA-256 of the outbox entry (RFC 8785).
+    pub const OUTBOX_SHA_256: &str = "Outbox-SHA-256";
 }
 
 /// Tag values AO gives fixed meanings to.
@@ -164,6 +173,8 @@ pub mod value {
     pub const TYPE_CHECKPOINT: &str = "Checkpoint";
     /// `Type` of a CU attestation.
     pub const TYPE_ATTESTATION: &str = "Attestation";
+    /// `Type` of an MU receipt.
+    pub const TYPE_RECEIPT: &str = "Receipt";
     /// `On-Boot` value telling aos to evaluate the process's own data.
     pub const ON_BOOT_DATA: &str = "Data";
     /// `Content-Encoding` of checkpoint data.
