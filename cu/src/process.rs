@@ -1662,17 +1662,9 @@ impl Evaluator {
             self.su.nonce_of(pid, id).await?
         };
         let task = self.start(pid, Target::Nonce(nonce));
-        let joined = match busy {
-            Some(limit) => match tokio::time::timeout(limit, task).await {
-                Ok(j) => j,
-                Err(_) => {
-                    Metrics::inc(&self.metrics.busy);
-                    return Ok(None);
-                }
-            },
-            None => task.await,
-        };
-        joined.map_err(|e| CuError::Storage(format!("evaluation task failed: {e}")))??;
+        if self.waited(task, busy, "evaluation").await?.is_none() {
+            return Ok(None);
+        }
         let n = self.store.nonce_of(&raw, id)?.unwrap_or(nonce);
         // A schedule that does not start with the process has another message at nonce 0;
         // the process's own message was evaluated on the cold start and has no result.
@@ -1701,21 +1693,37 @@ impl Evaluator {
                 // does not stop the replay, and a later request finds its results.
                 let task =
                     tokio::spawn(async move { this.replay_history(&owned, n, Replay::Gap).await });
-                let joined = match busy {
-                    Some(limit) => match tokio::time::timeout(limit, task).await {
-                        Ok(j) => j,
-                        Err(_) => {
-                            Metrics::inc(&self.metrics.busy);
-                            return Ok(None);
-                        }
-                    },
-                    None => task.await,
-                };
-                joined.map_err(|e| CuError::Storage(format!("history replay failed: {e}")))??;
+                if self.waited(task, busy, "history replay").await?.is_none() {
+                    return Ok(None);
+                }
                 self.stored(&raw, n).map(Some)
             }
             other => other.map(Some),
         }
+    }
+
+    /// Wait for `task` (an evaluation or replay running on its own, `what` for the error), at
+    /// most `busy`: `None` when it is still running then (counted as a busy answer; the task
+    /// goes on and a later request finds its results).
+    async fn waited<T>(
+        &self,
+        task: tokio::task::JoinHandle<Result<T, CuError>>,
+        busy: Option<Duration>,
+        what: &str,
+    ) -> Result<Option<T>, CuError> {
+        let joined = match busy {
+            Some(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(j) => j,
+                Err(_) => {
+                    Metrics::inc(&self.metrics.busy);
+                    return Ok(None);
+                }
+            },
+            None => task.await,
+        };
+        joined
+            .map_err(|e| CuError::Storage(format!("{what} task failed: {e}")))?
+            .map(Some)
     }
 
     /// Evaluate `pid` from nonce 0 on an instance of its own, storing every result (with its
@@ -1781,9 +1789,11 @@ impl Evaluator {
         if !self.store.result(&raw, nonce)?.is_some_and(|r| hashed(&r)) {
             let this = Arc::clone(self);
             let owned = pid.to_string();
-            tokio::spawn(async move { this.replay_history(&owned, nonce, Replay::Hashes).await })
-                .await
-                .map_err(|e| CuError::Storage(format!("history replay failed: {e}")))??;
+            let task =
+                tokio::spawn(
+                    async move { this.replay_history(&owned, nonce, Replay::Hashes).await },
+                );
+            self.waited(task, None, "history replay").await?;
         }
         let record = self
             .store
