@@ -3,8 +3,9 @@
 //! Why: a user chooses how much stake must stand behind an answer (a transfer that can lose $100
 //! needs little; a bridge needs a lot). The router asks the pool's staked CUs for attested
 //! results (`attest=true`, [`ao_core::ao::Attestation`]), in the process's rendezvous order (its
-//! owner first, so the answer usually comes warm), until the attestations of distinct staked CUs
-//! that agree reach the amount:
+//! owner first, so the answer usually comes warm), as many at once as the amount needs if they
+//! agree (more only when some do not count), until the attestations of distinct staked CUs that
+//! agree reach the amount:
 //! - enough: 200, the result with every agreeing attestation under `Attestations`, and
 //!   `ao-stake: TOTAL`;
 //! - two CUs disagree: 409 with every attestation gathered (the proof a challenge starts from);
@@ -276,6 +277,49 @@ fn answer_json(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// What one CU answered to an attested `/result`.
+enum Asked {
+    /// Its JSON answer (not yet checked).
+    Body(Value),
+    /// Not counted, and why.
+    Skip(String),
+    /// An answer every CU would give (the process or message does not exist): passed on.
+    Final(Response),
+}
+
+/// Ask `member` for the attested result of `id`.
+async fn ask(shared: &Shared, member: &crate::members::Member, pid: &str, id: &str) -> Asked {
+    let mut url =
+        match reqwest::Url::parse(&format!("{}/result/", member.url())).and_then(|u| u.join(id)) {
+            Ok(u) => u,
+            Err(e) => {
+                return Asked::Final(answer_json(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": e.to_string()}),
+                ));
+            }
+        };
+    url.query_pairs_mut()
+        .append_pair("process-id", pid)
+        .append_pair("attest", "true");
+    match shared.http.get(url).timeout(ATTEST_TIMEOUT).send().await {
+        Ok(r) if r.status() == StatusCode::OK => match json_of(r).await {
+            Ok(v) => Asked::Body(v),
+            Err(e) => Asked::Skip(e),
+        },
+        Ok(r) => {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            if status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST {
+                Asked::Final((status, text).into_response())
+            } else {
+                Asked::Skip(status.to_string())
+            }
+        }
+        Err(e) => Asked::Skip(crate::error_chain(&e)),
+    }
+}
+
 /// `GET /result/{id}?process-id=PID` with `want` stake behind it.
 pub async fn gather(shared: &Shared, pid: &str, id: &str, want: Amount) -> Response {
     if !shared.stakes.configured() {
@@ -296,73 +340,71 @@ pub async fn gather(shared: &Shared, pid: &str, id: &str, want: Amount) -> Respo
     let mut gathered: Vec<Signed> = Vec::new();
     let mut result: Option<Value> = None;
     let mut skipped: Vec<String> = Vec::new();
+    // The staked CUs that get traffic, best first.
+    let mut candidates = Vec::new();
     for choice in shared.pool.ranking(pid) {
         if !choice.state.usable() {
             continue;
         }
-        let member = &choice.member;
-        let address = match address_of(shared, member).await {
-            Ok(a) => a,
-            Err(e) => {
-                skipped.push(format!("{}: {e}", member.url()));
-                continue;
+        match address_of(shared, &choice.member).await {
+            Ok(address) => {
+                let stake = stakes.get(&address).copied().unwrap_or(0);
+                if stake > 0 {
+                    candidates.push((choice.member, address, stake));
+                }
             }
-        };
-        let stake = stakes.get(&address).copied().unwrap_or(0);
-        if stake == 0 {
-            continue;
+            Err(e) => skipped.push(format!("{}: {e}", choice.member.url())),
         }
-        let mut url = match reqwest::Url::parse(&format!("{}/result/", member.url()))
-            .and_then(|u| u.join(id))
-        {
-            Ok(u) => u,
-            Err(e) => return answer_json(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+    }
+    let mut next = 0;
+    while next < candidates.len() {
+        // At once, as many of the next CUs as the stake still missing needs if they agree:
+        // one round trip when all answer, more only for the ones that do not.
+        let mut cover = match tally(&gathered, want) {
+            Tally::Short(s) | Tally::Enough(s) => s,
+            Tally::Conflict => 0,
         };
-        url.query_pairs_mut()
-            .append_pair("process-id", pid)
-            .append_pair("attest", "true");
-        let answer = shared.http.get(url).timeout(ATTEST_TIMEOUT).send().await;
-        let body: Value = match answer {
-            Ok(r) if r.status() == StatusCode::OK => match json_of(r).await {
-                Ok(v) => v,
-                Err(e) => {
-                    skipped.push(format!("{}: {e}", member.url()));
+        let mut batch = Vec::new();
+        while next < candidates.len() && (batch.is_empty() || cover < want) {
+            cover = cover.saturating_add(candidates[next].2);
+            batch.push(next);
+            next += 1;
+        }
+        let answers = futures_util::future::join_all(
+            batch
+                .iter()
+                .map(|&i| ask(shared, &candidates[i].0, pid, id)),
+        )
+        .await;
+        for (&i, answer) in batch.iter().zip(answers) {
+            let (member, address, stake) = &candidates[i];
+            let body = match answer {
+                Asked::Body(v) => v,
+                Asked::Final(response) => return response,
+                Asked::Skip(why) => {
+                    skipped.push(format!("{}: {why}", member.url()));
                     continue;
                 }
-            },
-            Ok(r) => {
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                // The process or message does not exist: every CU will say so.
-                if status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST {
-                    return (status, text).into_response();
+            };
+            match check_answer(&body, address, pid) {
+                Ok((r, item, a)) => {
+                    gathered.push(Signed {
+                        unit: address.clone(),
+                        stake: *stake,
+                        item,
+                        result_sha256: a.result_sha256(),
+                    });
+                    result.get_or_insert(r);
                 }
-                skipped.push(format!("{}: {status}", member.url()));
-                continue;
+                Err(e) => {
+                    tracing::warn!(
+                        member = member.url(),
+                        "min-stake: attestation not counted: {e}"
+                    );
+                    skipped.push(format!("{}: {e}", member.url()));
+                }
             }
-            Err(e) => {
-                skipped.push(format!("{}: {}", member.url(), crate::error_chain(&e)));
-                continue;
-            }
-        };
-        let (r, item, a) = match check_answer(&body, &address, pid) {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(
-                    member = member.url(),
-                    "min-stake: attestation not counted: {e}"
-                );
-                skipped.push(format!("{}: {e}", member.url()));
-                continue;
-            }
-        };
-        gathered.push(Signed {
-            unit: address,
-            stake,
-            item,
-            result_sha256: a.result_sha256(),
-        });
-        result.get_or_insert(r);
+        }
         match tally(&gathered, want) {
             Tally::Conflict => {
                 shared.metrics.min_stake("conflict");
