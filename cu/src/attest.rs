@@ -6,11 +6,12 @@
 //! computed). An unchanged AO client reads the result and ignores the list; `ao verify` and the
 //! router's `min-stake` read both.
 //!
-//! What it costs: an attesting CU hashes each process's memory after every scheduled message
-//! (on the process's own thread, queued like the messages, [`crate::process`]), since an
-//! attestation states the memory after its message and that memory is gone once the next one
-//! is evaluated. A message evaluated without a hash (before `--attest`, or before a handoff) is
-//! hashed by a replay on a second instance when first attested. A CU without `--attest` refuses
+//! What it costs: an attestation states the memory right after its message, and that memory is
+//! gone once the next one is evaluated. So an attesting CU hashes a process's memory at the end
+//! of each evaluation run (on the process's own thread, [`crate::process`]), and takes the hash
+//! of a checkpoint made right after a message; a cold replay costs what it did. A message in the
+//! middle of a run, or evaluated without a hash (before `--attest`, before a handoff), is hashed
+//! by a replay on a second instance when first attested. A CU without `--attest` refuses
 //! `attest=true` (400) rather than answer unsigned.
 
 use std::sync::Arc;

@@ -128,9 +128,9 @@ pub struct CuArgs {
     #[command(flatten)]
     pub limits: HttpLimitArgs,
 
-    /// Sign attestations of results with the CU's wallet (`/result?attest=true`): every loaded
-    /// process's memory is then hashed after each scheduled message (the attestation states
-    /// it), which costs about 3 ms per 6 MiB of memory on SHA-NI hardware. For staked CUs.
+    /// Sign attestations of results with the CU's wallet (`/result?attest=true`): a process's
+    /// memory is then hashed at the end of each evaluation run (the attestation states it),
+    /// about 3 ms per 6 MiB of memory on SHA-NI hardware per run. For staked CUs.
     #[arg(long, value_name = "BOOL", env = "AO_CU_ATTEST", default_value_t = false, action = clap::ArgAction::Set)]
     pub attest: bool,
 

@@ -14,7 +14,7 @@
 //!   Arweave, nonce 0. Results from before that state come from the peer, or a replay on a
 //!   second instance (`process.rs`).
 //! - `attest.rs`: with `--attest`, `/result?attest=true` adds the CU's signed attestation of the
-//!   result and of the memory after it (hashed after every scheduled message).
+//!   result and of the memory after it (hashed at the end of each evaluation run).
 //! - `schedule_source.rs`: [`schedule_source::ScheduleSource`], where schedules are read: each
 //!   process's own SU, located on the gateway (its `Scheduler` tag, then the SU's newest
 //!   Scheduler-Location), over gRPC (`grpc` client) or the AO HTTP API (`su_http.rs`, pages and

@@ -115,8 +115,8 @@ pub struct EvaluatorConfig {
     /// CUs asked for a process's live state when it is loaded here (`--peer-cu`), after the
     /// ones a request names in `ao-handoff-from` ([`crate::handoff`]).
     pub peers: Vec<crate::handoff::Peer>,
-    /// The CU's wallet when it attests results (`--attest`, [`crate::attest`]): every scheduled
-    /// message's memory is then hashed after it.
+    /// The CU's wallet when it attests results (`--attest`, [`crate::attest`]): the memory is
+    /// then hashed at the end of each evaluation run.
     pub attester: Option<Arc<crate::attest::Attester>>,
 }
 

@@ -508,7 +508,7 @@ impl AoInstance {
     }
 
     /// SHA-256 of the linear memory, read through a small buffer rather than copied whole: an
-    /// attesting CU hashes after every message, and aos memories are 100+ MiB.
+    /// attesting CU hashes at the end of every evaluation run, and aos memories are 100+ MiB.
     pub fn memory_sha256(&self) -> [u8; 32] {
         use sha2::Digest;
         /// Bytes read per step: large enough that the hash, not the copy, is the cost.
