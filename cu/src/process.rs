@@ -392,10 +392,7 @@ impl Evaluator {
             return Ok(None);
         };
         // The checkpoint does not name the module; the process does.
-        let record = self.su.process(pid).await?;
-        let module_id = tag(&record.tags, "Module")
-            .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
-            .to_string();
+        let module_id = self.module_of(pid, &raw).await?;
         Ok(Some(State {
             memory: c.memory,
             nonce: c.nonce,
@@ -410,6 +407,22 @@ impl Evaluator {
             }),
             crons_done: c.crons_done,
         }))
+    }
+
+    /// The module `pid` runs: the loaded process's, else its record's `Module` tag (a round trip
+    /// to its SU, which an attestation of a loaded process need not make).
+    async fn module_of(&self, pid: &str, raw: &[u8; 32]) -> Result<String, CuError> {
+        if let Some(slot) = self.existing_slot(raw) {
+            let loaded = slot.lock().await.as_ref().map(|p| p.module_id.clone());
+            if let Some(m) = loaded {
+                return Ok(m);
+            }
+            self.release(raw, &slot);
+        }
+        let record = self.su.process(pid).await?;
+        tag(&record.tags, "Module")
+            .map(str::to_string)
+            .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))
     }
 
     /// The freshest verified state of `pid` among the peers a request hinted and `--peer-cu`,
@@ -1800,10 +1813,7 @@ impl Evaluator {
             .result(&raw, nonce)?
             .filter(hashed)
             .ok_or_else(|| CuError::Storage(format!("no memory hash recorded at nonce {nonce}")))?;
-        let process = self.su.process(pid).await?;
-        let module = tag(&process.tags, "Module")
-            .ok_or_else(|| CuError::Module(format!("process {pid} has no Module tag")))?
-            .to_string();
+        let module = self.module_of(pid, &raw).await?;
         let item = attester.attest(pid, &module, &record)?;
         Ok((record.result, item))
     }
