@@ -253,15 +253,7 @@ connect({ MODE: "legacy", CU_URL: cu }).result({ message, process: pid })
         .expect("an honest one");
     assert!(!lie.agrees(honest), "C's attested result is not A's");
     assert_eq!(lie.memory_sha256(), honest.memory_sha256());
-    let metrics = net
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::metrics(&net.http, &base).await;
     assert_eq!(
         common::metric(&metrics, "ao_router_min_stake_total{outcome=\"conflict\"}"),
         1

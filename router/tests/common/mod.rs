@@ -297,6 +297,17 @@ pub async fn member_state_until(
     }
 }
 
+/// The `/metrics` text of the unit (router or CU) at `base`.
+pub async fn metrics(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// The value of counter `name` (with its labels, if any, as written) in a Prometheus text.
 pub fn metric(text: &str, name: &str) -> u64 {
     ao_tests::metric(text, name).unwrap_or(0.0) as u64
