@@ -223,6 +223,12 @@ async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
     eprintln!("  scheduler                  {}", urls.scheduler);
     eprintln!("  MU wallet (Authority)      {mu_address}");
     eprintln!("Try: ao spawn --name hello; then ao console <process id>. Ctrl-C stops.");
+    // Listen for Ctrl-C and SIGTERM before the ready line: tokio registers a signal handler on
+    // the listener's first poll, and a SIGTERM sent right after the line (a script stopping the
+    // devnet it just started) would otherwise kill the process before it stops its units.
+    // A zero timeout polls the listener once.
+    let mut stop = Box::pin(ao_runtime::shutdown_signal());
+    let _ = tokio::time::timeout(Duration::ZERO, &mut stop).await;
     let text = line.to_string();
     std::fs::write(a.data_dir.join("devnet.json"), &text)?;
     if !a.no_home_file
@@ -238,7 +244,7 @@ async fn devnet(a: DevnetArgs) -> anyhow::Result<()> {
         computer.stop().await;
         return Err(e);
     }
-    ao_runtime::shutdown_signal().await;
+    stop.await;
     eprintln!("ao devnet: stopping");
     computer.stop().await;
     Ok(())
